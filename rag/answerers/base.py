@@ -1,0 +1,59 @@
+"""The answerer interface every backend implements, and what it is given.
+
+A backend implements ``stream``: it yields text pieces as they are produced and, last, the
+final ``Answer``. ``answer`` (whole) is derived from it, so a new backend is one method.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from rag.schema import Answer, Paragraph, Passage
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+NOT_FOUND = {
+    "zh": "抱歉，文档中没有找到这个问题的答案。",
+    "en": "Sorry, the answer to this question was not found in the documents.",
+}
+
+
+def language_of(text: str) -> str:
+    """'zh' when the text contains Chinese characters, else 'en'."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def not_found_message(question: str) -> str:
+    return NOT_FOUND[language_of(question)]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an answerer receives: the question, ranked passages and corpus look-ups."""
+
+    question: str
+    passages: Sequence[Passage]
+    paragraph: Callable[[str, int], Paragraph]
+    idf: Callable[[str], float] = lambda term: 1.0
+    in_corpus: Callable[[str], bool] = lambda term: True
+    history: Sequence[dict[str, str]] = field(default_factory=tuple)
+
+
+class Answerer:
+    """Base class: subclasses implement ``stream``."""
+
+    name = "base"
+
+    def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
+        raise NotImplementedError
+
+    def answer(self, evidence: Evidence) -> Answer:
+        final = None
+        for item in self.stream(evidence):
+            if isinstance(item, Answer):
+                final = item
+        if final is None:
+            raise RuntimeError(f"answerer {self.name!r} produced no final Answer")
+        return final

@@ -1,0 +1,149 @@
+"""Question analysis for the extractive answerer: expected answer type and matching checks.
+
+Thresholds on retrieval scores cannot tell an on-topic question whose answer is missing from
+one whose answer is present; the expected answer type can. A who-question needs a person name
+that the question does not already contain, a when/how-many question a number or date.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+
+class QType(StrEnum):
+    PERSON = "person"
+    NUMBER = "number"
+    REASON = "reason"
+    LIST = "list"
+    OTHER = "other"
+
+
+_PERSON_Q = re.compile(r"谁|哪位|哪一位|什么人|何人|姓名|名字|\bwho\b|\bwhom\b|\bwhose\b", re.I)
+_NUMBER_Q = re.compile(
+    r"多少|几[个家项年月日天次位条种名所大]|几|何时|什么时候|哪天|哪一天|哪年|哪一年|哪月|"
+    r"日期|时间|数量|比例|百分|\bhow (many|much|long)\b|\bwhen\b|\bwhat (date|year|time)\b",
+    re.I,
+)
+_REASON_Q = re.compile(r"为什么|为何|原因|怎么|怎样|如何|why\b|\bhow\b", re.I)
+_LIST_Q = re.compile(r"哪些|哪几|有什么|有哪|包括|包含|\bwhich\b.*\b(are|were)\b", re.I)
+_TITLES = (
+    "书记|副书记|市长|副市长|区长|县长|省长|董事长|总经理|经理|主任|主席|部长|局长|厅长|"
+    "负责人|总裁|院长|校长|记者|通讯员"
+)
+_TITLE_WORD = re.compile(rf"(?:{_TITLES})")
+_TITLE_NAME = re.compile(rf"(?:{_TITLES})([\u4e00-\u9fff]{{2,3}})")
+_NUMBER = re.compile(
+    r"\d+(?:[.,]\d+)?|[零〇一二两三四五六七八九十百千万亿]+(?=[个家项年月日天次位条种名所倍级%％])"
+)
+
+
+def question_type(question: str) -> QType:
+    if _PERSON_Q.search(question):
+        return QType.PERSON
+    if _NUMBER_Q.search(question):
+        return QType.NUMBER
+    if _LIST_Q.search(question):
+        return QType.LIST
+    if _REASON_Q.search(question):
+        return QType.REASON
+    return QType.OTHER
+
+
+def person_names(text: str) -> set[str]:
+    """Person names: jieba's ``nr`` tags plus names right after a title (市长张海波)."""
+    import jieba
+    import jieba.posseg as pseg
+
+    jieba.setLogLevel(logging.WARNING)
+    names = {w for w, flag in pseg.lcut(text) if flag == "nr" and len(w) >= 2}
+    names.update(m.group(1) for m in _TITLE_NAME.finditer(text))
+    return names
+
+
+def numbers(text: str) -> set[str]:
+    return {m.group(0) for m in _NUMBER.finditer(text)}
+
+
+def satisfies_type(qtype: QType, question: str, text: str) -> bool:
+    """Whether ``text`` holds an answer of the expected type that the question lacks.
+
+    A who-question that names a post (董事长, 市长) needs a name next to that post in the text.
+    """
+    if qtype is QType.PERSON:
+        names = person_names(text) - person_names(question) - set(_words(question))
+        titles = _TITLE_WORD.findall(question)
+        if names and titles:
+            return any(_near(text, name, titles) for name in names)
+        return bool(names)
+    if qtype is QType.NUMBER:
+        return bool(numbers(text) - numbers(question))
+    return True
+
+
+# Nouns that frame a question rather than name its subject ("what is his *post*"); their
+# absence from the corpus says nothing about whether the answer is there.
+FRAMING = frozenset(
+    """名字 姓名 名称 称呼 称号 职务 职位 头衔 身份 角色 措施 办法 方法 方式 途径 角度 方面 时段
+    时间 多长时间 日期 年份 指标 内容 含义 意思 意义 目的 作用 原因 理由 特点 要求 形象 比作 说法
+    末尾 开头 文中 文章 报道 标题 图片 配图 照片""".split()
+)
+_KEY_FLAGS = ("n", "nr", "ns", "nt", "nz", "vn", "eng", "j")
+
+
+def key_terms(question: str) -> list[str]:
+    """Nouns and names of the question: the words an answer passage must mention."""
+    import jieba
+    import jieba.posseg as pseg
+
+    from rag.keyword import STOPWORDS
+
+    jieba.setLogLevel(logging.WARNING)
+    return [
+        w.lower() for w, flag in pseg.lcut(question)
+        if flag in _KEY_FLAGS and w.strip() and w.lower() not in STOPWORDS
+    ]
+
+
+def _words(question: str) -> list[str]:
+    return re.findall(r"[\u4e00-\u9fff]{2,4}", question)
+
+
+def type_evidence(qtype: QType, question: str, text: str) -> float:
+    """0..1: how clearly ``text`` holds the expected answer type next to a question term.
+
+    1.0 when a new name/number sits within a few characters after a term of the question
+    (市长张海波 for "市长是谁"), 0.5 when it is merely present, 0 otherwise.
+    """
+    if qtype is QType.PERSON:
+        found = person_names(text) - person_names(question) - set(_words(question))
+    elif qtype is QType.NUMBER:
+        found = numbers(text) - numbers(question)
+    else:
+        return 0.0
+    if not found:
+        return 0.0
+    terms = [t for t in key_terms(question) if len(t) >= 2]
+    best = 0.5
+    for item in found:
+        pos = text.find(item)
+        before = text[max(0, pos - 6) : pos]
+        after = text[pos + len(item) : pos + len(item) + 8]
+        # "多少个千亿级产业" is answered by "3个千亿级产业": the noun follows a number.
+        if qtype is QType.NUMBER and any(t in after for t in terms):
+            return 1.0
+        if any(t in before for t in terms):
+            best = 1.0 if qtype is QType.PERSON else 0.75
+    return best
+
+
+def _near(text: str, name: str, titles: list[str], span: int = 3) -> bool:
+    for match in re.finditer(re.escape(name), text):
+        before = text[max(0, match.start() - span - 3) : match.start()]
+        after = text[match.end() : match.end() + span + 3]
+        if any(t in before or t in after for t in titles):
+            return True
+    return False

@@ -1,0 +1,155 @@
+"""The ``rag`` command: index | ask | chat | eval. Parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from rag.schema import Answer
+
+log = logging.getLogger("rag")
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from rag.config import ConfigError
+    from rag.documents import CorpusError
+    from rag.embeddings import EmbeddingError
+    from rag.pipeline import QuestionError
+    from rag.store import StoreError
+
+    return (ConfigError, CorpusError, EmbeddingError, QuestionError, StoreError, OSError)
+
+
+def _open_rag(args: argparse.Namespace, *, progress: bool = False):
+    """RAG for the CLI: --index alone loads; a corpus (given or default) builds when stale."""
+    from rag.pipeline import RAG
+
+    corpus = getattr(args, "corpus", None)
+    overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None)}
+    if args.index and not corpus:
+        return RAG(index_dir=args.index, progress=progress, **overrides)
+    return RAG(index_dir=args.index, corpus_dir=corpus, progress=progress, **overrides)
+
+
+def format_answer(answer: Answer) -> str:
+    """Plain-text rendering: the answer, then one block per citation."""
+    lines = [answer.text]
+    if answer.notice:
+        lines.append(f"({answer.notice})")
+    for c in answer.citations:
+        lines.append(f"[{c.n}] {c.doc} · paragraph {c.paragraph} · lines {c.lines[0]}-{c.lines[1]}")
+        lines.append(f"    “{c.quote}”")
+    if answer.abstained and answer.related:
+        lines.append("related passages:")
+        for p in answer.related:
+            lines.append(f"  - {p.doc} · paragraph {p.paragraph} · lines {p.lines[0]}-{p.lines[1]}"
+                         f": {p.text[:60]}…")
+    return "\n".join(lines)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.config import load_settings
+    from rag.pipeline import RAG
+
+    settings = load_settings()
+    rag = RAG(index_dir=args.index or settings.index_dir,
+              corpus_dir=args.corpus_dir or settings.corpus_dir,
+              rebuild=args.rebuild, progress=True)
+    m = rag.manifest
+    print(f"index {rag.index_dir}: {m['documents']} documents, {m['paragraphs']} paragraphs, "
+          f"{m['chunks']} chunks, model {m['embed_model']} (dim {m['dimension']})")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.pipeline import clean_question
+
+    question = clean_question(args.question)
+    rag = _open_rag(args)
+    answer = rag.ask(question, args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ui.app import run
+
+    return run(args, _open_rag(args, progress=True))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation.command import run
+
+    return run(args, lambda: _open_rag(args, progress=True))
+
+
+def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
+    p.add_argument("--index", help="index folder (default: ./index)")
+    if corpus:
+        p.add_argument("--corpus", help="corpus folder to (re)build from when stale "
+                                        "(default: ./seeds unless --index is given)")
+    p.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 5)")
+    p.add_argument("--llm", default=None, help="answerer: extractive (default), openai, "
+                                               "transformers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or refresh the index of a corpus folder")
+    p.add_argument("corpus_dir", nargs="?", help="folder of .txt/.md files (default: ./seeds)")
+    p.add_argument("--index", help="index folder (default: ./index)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer one question with citations")
+    p.add_argument("question")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="open the chat UI in the browser")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="score retrieval, answers, citations and abstention")
+    p.add_argument("qa_file", nargs="?", default=None, help="Q&A JSONL (default: "
+                                                            "eval/qa_seeds.jsonl)")
+    _common(p)
+    p.add_argument("--out", default=None, help="report folder (default: eval/out)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="diff two report.json files")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "index" else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("sentence_transformers", "faiss", "bm25s", "httpx", "jieba", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except _known_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

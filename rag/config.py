@@ -1,0 +1,100 @@
+"""Settings with one precedence: defaults < config file < ``RAG_*`` env vars < explicit arguments.
+
+The config file is TOML, found at ``$RAG_CONFIG`` or ``./rag.toml``; keys are the field names
+below. Secrets (API keys) are never stored here: backends read them from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+AUTO = "auto"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: str = "seeds"
+    index_dir: str = "index"
+    # "auto": BAAI/bge-small-zh-v1.5 when it can be loaded, else the bundled offline MiniLM.
+    embed_model: str = AUTO
+    embed_batch_size: int = 32
+    embed_device: str = "cpu"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    top_k: int = 5
+    # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
+    dense_weight: str = AUTO
+    llm: str = "extractive"
+    llm_model: str = ""
+    llm_timeout: float = 60.0
+    llm_fallback: bool = True
+    context_tokens: int = 4096
+    answer_tokens: int = 512
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the non-None overrides applied (explicit arguments win)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        clean = {k: _coerce(k, v) for k, v in overrides.items() if v is not None}
+        return replace(self, **clean)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(Settings, name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"setting {name}={value!r} is not a valid {type(default).__name__}; "
+            f"fix RAG_{name.upper()} or the config file"
+        ) from exc
+    return str(value)
+
+
+def _from_file() -> dict[str, Any]:
+    path = Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+    if not path.is_file():
+        if "RAG_CONFIG" in os.environ:
+            raise ConfigError(f"RAG_CONFIG points at {path}, which is not a file")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    return data.get("rag", data)
+
+
+def _from_env() -> dict[str, Any]:
+    out = {}
+    for f in fields(Settings):
+        value = os.environ.get(f"RAG_{f.name.upper()}")
+        if value is not None and value != "":
+            out[f.name] = value
+    # Familiar aliases.
+    if "embed_model" not in out and os.environ.get("RAG_EMBEDDING_MODEL"):
+        out["embed_model"] = os.environ["RAG_EMBEDDING_MODEL"]
+    return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from defaults, config file, environment and explicit overrides."""
+    settings = Settings().with_overrides(**_from_file())
+    settings = settings.with_overrides(**_from_env())
+    return settings.with_overrides(**overrides)

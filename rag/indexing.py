@@ -1,0 +1,196 @@
+"""Corpus -> paragraphs -> chunks -> vectors + BM25 -> a published index build.
+
+Also decides whether an existing index is stale for a corpus and settings. Vectors of chunks
+whose text is unchanged are reused from the previous build (same model), so editing one file
+re-embeds only that file's chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import chunk_paragraphs
+from rag.config import Settings
+from rag.documents import CorpusError, file_sha256, find_files, read_document
+from rag.embeddings import Embedder
+from rag.keyword import KeywordIndex
+from rag.paragraphs import split_paragraphs
+from rag.schema import Chunk, Paragraph, content_id
+from rag.store import (
+    FORMAT_VERSION,
+    IndexData,
+    build_lock,
+    load_index,
+    read_manifest,
+    stored_vectors,
+    write_index,
+)
+from rag.tokens import get_counter
+
+log = logging.getLogger(__name__)
+
+KEYWORD_SCHEME = "jieba-precise+cjk-bigram/bm25s"
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+def scan_corpus(root: Path, previous: dict[str, Any] | None = None) -> dict[str, CorpusFile]:
+    """Fingerprints of the corpus files; hashes are reused when size and mtime are unchanged."""
+    previous = previous or {}
+    out = {}
+    for path in find_files(root):
+        rel = path.relative_to(root).as_posix()
+        stat = path.stat()
+        old = previous.get(rel)
+        if old and old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns:
+            sha = old["sha256"]
+        else:
+            sha = file_sha256(path)
+        out[rel] = CorpusFile(rel, sha, stat.st_size, stat.st_mtime_ns)
+    return out
+
+
+def chunking_settings(settings: Settings) -> dict[str, Any]:
+    return {
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "token_counter": get_counter()[0],
+    }
+
+
+def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: str) -> str | None:
+    """Why the index must be (re)built for this corpus and settings, or None if it is current."""
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        return "no index yet"
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return "index format changed"
+    if manifest.get("embed_model") != model:
+        return f"embedding model changed ({manifest.get('embed_model')} -> {model})"
+    if manifest.get("chunking") != chunking_settings(settings):
+        return "chunking settings changed"
+    if manifest.get("keyword") != KEYWORD_SCHEME:
+        return "keyword index scheme changed"
+    files = scan_corpus(corpus_dir, manifest.get("files"))
+    old = {k: v["sha256"] for k, v in (manifest.get("files") or {}).items()}
+    new = {k: v.sha256 for k, v in files.items()}
+    if old != new:
+        added = len(new.keys() - old.keys())
+        removed = len(old.keys() - new.keys())
+        changed = sum(1 for k in new.keys() & old.keys() if new[k] != old[k])
+        return f"corpus changed ({added} added, {changed} changed, {removed} removed)"
+    return None
+
+
+def _read_corpus(corpus_dir: Path, files: dict[str, CorpusFile]) -> list[Paragraph]:
+    paragraphs: list[Paragraph] = []
+    for rel in files:
+        doc = read_document(corpus_dir / rel, corpus_dir)
+        if doc is None:
+            continue
+        paragraphs.extend(split_paragraphs(doc.text, doc.path))
+    return paragraphs
+
+
+def _chunk_all(paragraphs: list[Paragraph], settings: Settings) -> list[Chunk]:
+    by_doc: dict[str, list[Paragraph]] = {}
+    for p in paragraphs:
+        by_doc.setdefault(p.doc, []).append(p)
+    chunks: list[Chunk] = []
+    for doc_paragraphs in by_doc.values():
+        chunks.extend(
+            chunk_paragraphs(
+                doc_paragraphs,
+                chunk_tokens=settings.chunk_tokens,
+                overlap_tokens=settings.chunk_overlap,
+            )
+        )
+    return chunks
+
+
+def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
+    manifest = read_manifest(index_dir)
+    if not manifest or manifest.get("embed_model") != model:
+        return {}
+    try:
+        data = load_index(index_dir)
+    except Exception:  # a broken previous build simply gives nothing to reuse
+        return {}
+    vectors = stored_vectors(data)
+    return {content_id(c.text): vectors[i] for i, c in enumerate(data.chunks)}
+
+
+def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray],
+           progress: bool) -> tuple[np.ndarray, int]:
+    keys = [content_id(c.text) for c in chunks]
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+    if missing:
+        fresh = embedder.embed([chunks[i].text for i in missing], progress=progress)
+        for row, i in enumerate(missing):
+            vectors[i] = fresh[row]
+    for i, k in enumerate(keys):
+        if k in cache:
+            vectors[i] = cache[k]
+    return vectors, len(missing)
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    progress: bool = False,
+) -> IndexData:
+    """Build and atomically publish an index of ``corpus_dir``; returns it loaded."""
+    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    with build_lock(index_dir):
+        started = time.perf_counter()
+        previous = read_manifest(index_dir)
+        files = scan_corpus(corpus_dir, (previous or {}).get("files"))
+        if not files:
+            raise CorpusError(
+                f"no .txt or .md files in {corpus_dir}; add documents or point at another folder"
+            )
+        paragraphs = _read_corpus(corpus_dir, files)
+        chunks = _chunk_all(paragraphs, settings)
+        if not chunks:
+            raise CorpusError(
+                f"the files in {corpus_dir} hold no readable text; check their encoding or content"
+            )
+        cache = _previous_vectors(index_dir, embedder.name)
+        vectors, embedded = _embed(chunks, embedder, cache, progress)
+        keyword = KeywordIndex.build([c.text for c in chunks])
+        manifest = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "embed_model": embedder.name,
+            "dimension": embedder.dimension,
+            "unk_rate": round(embedder.unk_rate([c.text for c in chunks]), 4),
+            "chunking": chunking_settings(settings),
+            "keyword": KEYWORD_SCHEME,
+            "files": {k: vars(v) for k, v in files.items()},
+            "documents": len({p.doc for p in paragraphs}),
+            "paragraphs": len(paragraphs),
+            "chunks": len(chunks),
+        }
+        write_index(index_dir, manifest=manifest, paragraphs=paragraphs, chunks=chunks,
+                    vectors=vectors, keyword=keyword)
+        log.info(
+            "indexed %d files, %d paragraphs, %d chunks (%d embedded, %d reused) in %.1fs",
+            len(files), len(paragraphs), len(chunks), embedded, len(chunks) - embedded,
+            time.perf_counter() - started,
+        )
+        return load_index(index_dir)

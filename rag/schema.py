@@ -1,0 +1,140 @@
+"""Data passed between pipeline stages: frozen dataclasses, JSON-ready."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def content_id(*parts: str, length: int = 16) -> str:
+    """A stable id from content, so ids survive rebuilds of an unchanged corpus."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A decoded source file. ``path`` is relative to the corpus root, with '/' separators."""
+
+    path: str
+    text: str
+    encoding: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A repaired paragraph: cleaned text plus the 1-based line range in the original file."""
+
+    doc: str
+    index: int
+    text: str
+    line_start: int
+    line_end: int
+    # (offset in ``text``, 1-based source line) where each source line's content begins.
+    line_starts: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        return (self.line_start, self.line_end)
+
+    def lines_of(self, start: int, end: int) -> tuple[int, int]:
+        """Source line range holding ``text[start:end]`` (the whole paragraph if unknown)."""
+        if not self.line_starts or end <= start:
+            return self.lines
+        first = last = self.line_starts[0][1]
+        for offset, line in self.line_starts:
+            if offset <= start:
+                first = line
+            if offset < end:
+                last = line
+        return (first, max(first, last))
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-budgeted run of sentences from one document.
+
+    ``paragraphs`` lists the indices of the paragraphs it overlaps; ``start``/``end`` are
+    character offsets into the first/last of those paragraphs' texts.
+    """
+
+    id: str
+    doc: str
+    text: str
+    paragraphs: tuple[int, ...]
+    start: int
+    end: int
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its score and where it lives."""
+
+    chunk_id: str
+    doc: str
+    paragraph: int
+    paragraphs: tuple[int, ...]
+    text: str
+    score: float
+    lines: tuple[int, int]
+    rank: int = 0
+    channel_scores: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer relies on: the exact paragraph and the quote used from it."""
+
+    n: int
+    doc: str
+    paragraph: int
+    lines: tuple[int, int]
+    text: str
+    quote: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``RAG.ask`` returns. ``text`` carries ``[n]`` markers matching ``citations``."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    grounded: bool = True
+    rewritten_question: str | None = None
+    related: tuple[Passage, ...] = ()
+    backend: str = "extractive"
+    notice: str | None = None
+    invalid_citations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
