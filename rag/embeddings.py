@@ -143,7 +143,20 @@ class SentenceTransformerEmbedder:
         return unknown / total if total else 0.0
 
 
+_MODELS: dict[tuple[str, str], object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 def _load_sentence_transformer(choice: ModelChoice, device: str):
+    """Load (once per process) the model at ``choice.location``; RAG objects share it."""
+    with _MODELS_LOCK:
+        key = (choice.location, device)
+        if key not in _MODELS:
+            _MODELS[key] = _load_uncached(choice, device)
+        return _MODELS[key]
+
+
+def _load_uncached(choice: ModelChoice, device: str):
     try:
         import torch
         from sentence_transformers import SentenceTransformer

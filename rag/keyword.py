@@ -38,6 +38,13 @@ def _jieba():
     return jieba
 
 
+def _bm25s():
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
+    return bm25s
+
+
 def tokenize(text: str) -> list[str]:
     """Words (jieba, precise mode) plus ``§``-prefixed CJK character bigrams, lower-cased."""
     text = text.lower()
@@ -66,9 +73,7 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> KeywordIndex:
-        import bm25s
-
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         if texts:
             retriever.index([tokenize(t) or [""] for t in texts], show_progress=False)
         return cls(retriever, len(texts))
@@ -79,9 +84,7 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, directory: Path, size: int) -> KeywordIndex:
-        import bm25s
-
-        retriever = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
+        retriever = _bm25s().BM25.load(str(directory), show_progress=False, verbosity=0)
         return cls(retriever, size)
 
     def vocabulary(self) -> dict[str, int]:

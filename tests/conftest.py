@@ -1,0 +1,62 @@
+"""Test set-up: offline environment, a network guard, and a shared index over the seeds."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TIKTOKEN = ROOT.parent / "shared" / "tiktoken"
+
+_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+for key, value in _ENV.items():
+    os.environ.setdefault(key, value)
+if SHARED_TIKTOKEN.is_dir():
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED_TIKTOKEN))
+for key in list(os.environ):
+    if key.startswith("RAG_"):
+        del os.environ[key]  # tests state their settings explicitly
+
+import pytest  # noqa: E402
+
+_LOCAL = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host not in _LOCAL and not str(host).startswith("127."):
+            raise ConnectionRefusedError(f"network access blocked in tests: {address}")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _guarded_connect
+
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory) -> Path:
+    """An index over the real seed files, built once per test session."""
+    from rag.pipeline import RAG
+
+    index = tmp_path_factory.mktemp("seed-index")
+    RAG(index_dir=index, corpus_dir=SEEDS)
+    return index
+
+
+@pytest.fixture(scope="session")
+def seed_rag(seed_index):
+    from rag.pipeline import RAG
+
+    return RAG(index_dir=seed_index, corpus_dir=SEEDS)
