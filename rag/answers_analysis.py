@@ -53,6 +53,19 @@ def question_type(question: str) -> QType:
     return QType.OTHER
 
 
+def title_modifier(question: str) -> str:
+    """The words just before the first post in the question: 联诚公司的董事长 -> 联诚公司."""
+    match = _TITLE_WORD.search(question)
+    if not match:
+        return ""
+    head = re.split(r"[，,。？?！!；;：:\s]", question[: match.start()])[-1]
+    return head[-24:].rstrip("的之")
+
+
+def is_title(word: str) -> bool:
+    return bool(_TITLE_WORD.fullmatch(word))
+
+
 def person_names(text: str) -> set[str]:
     """Person names: jieba's ``nr`` tags plus names right after a title (市长张海波)."""
     import jieba
@@ -126,14 +139,17 @@ def type_evidence(qtype: QType, question: str, text: str) -> float:
         return 0.0
     if not found:
         return 0.0
-    terms = [t for t in key_terms(question) if len(t) >= 2]
+    from rag.keyword import content_terms
+
+    terms = [t for t in content_terms(question) if len(t) >= 2]
     best = 0.5
     for item in found:
         pos = text.find(item)
         before = text[max(0, pos - 6) : pos]
         after = text[pos + len(item) : pos + len(item) + 8]
-        # "多少个千亿级产业" is answered by "3个千亿级产业": the noun follows a number.
-        if qtype is QType.NUMBER and any(t in after for t in terms):
+        # "多少个千亿级产业" is answered by "3个千亿级产业": the noun follows a number;
+        # "由谁主持" by "张海波主持": the verb follows a name.
+        if any(t in after for t in terms):
             return 1.0
         if any(t in before for t in terms):
             best = 1.0 if qtype is QType.PERSON else 0.75

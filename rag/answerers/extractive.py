@@ -18,9 +18,11 @@ from rag.answerers.base import Answerer, Evidence, not_found_message
 from rag.answers_analysis import (
     FRAMING,
     QType,
+    is_title,
     key_terms,
     question_type,
     satisfies_type,
+    title_modifier,
     type_evidence,
 )
 from rag.keyword import content_terms
@@ -105,7 +107,20 @@ class ExtractiveAnswerer(Answerer):
         chosen = self._choose(ranked, qtype, evidence)
         if not satisfies_type(qtype, question, "".join(s.text for s in chosen)):
             return self._abstain(evidence, f"no {qtype.value} in the best passages")
+        anchor = self._anchor(evidence)
+        paragraphs = "".join(evidence.paragraph(s.doc, s.paragraph).text for s in chosen).lower()
+        if anchor and anchor not in paragraphs:
+            # "联诚公司的董事长" is not answered by a paragraph about 太阳纸业's chairman.
+            return self._abstain(evidence, f"the answer does not mention {anchor}")
         return self._compose(question, chosen, evidence)
+
+    def _anchor(self, evidence: Evidence) -> str | None:
+        """The most specific (highest-IDF) term of whatever the question's post belongs to."""
+        terms = {
+            t for t in key_terms(title_modifier(evidence.question))
+            if len(t) >= 2 and not is_title(t) and _occurs(t, evidence)
+        }
+        return min(terms, key=lambda t: (-evidence.idf(t), t)) if terms else None
 
     def _missing_share(self, evidence: Evidence) -> float:
         """IDF share of question words that occur nowhere in the corpus (not even as bigrams)."""
