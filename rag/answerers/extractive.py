@@ -159,7 +159,12 @@ class ExtractiveAnswerer(Answerer):
                 best = typed[0]
         chosen = [best]
         follow = self._next_sentence(best, evidence)
-        wants_more = qtype in (QType.REASON, QType.LIST) or len(best.text) < 24
+        q = evidence.question
+        # The sentence naming the subject is often followed by the one holding the fact.
+        wants_more = qtype in (QType.REASON, QType.LIST) or len(best.text) < 24 or (
+            follow is not None
+            and type_evidence(qtype, q, follow.text) > type_evidence(qtype, q, best.text)
+        )
         if follow is not None and (wants_more or best.text.rstrip().endswith(("：", ":"))):
             chosen.append(follow)
         other = next((s for s in ranked[1:6] if s.doc != best.doc), None)

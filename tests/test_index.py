@@ -1,0 +1,165 @@
+"""Building, reusing, rebuilding and loading indexes; atomic writes and clear errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SEEDS
+
+from rag.documents import CorpusError
+from rag.keyword import KeywordIndex
+from rag.pipeline import RAG
+from rag.store import (
+    CURRENT,
+    IndexFormatError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    current_build,
+    load_index,
+)
+
+SMALL = {
+    "a.txt": "兖州区培育新能源、造纸包装、橡胶化工3个千亿级产业。\n\n企业是经济的基本细胞，企业兴则经济兴。\n",
+    "sub/b.md": "# 济宁大会\n\n2月5日下午，济宁市绿色低碳高质量发展大会召开，市长张海波主持。\n",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "corpus"
+    for name, text in SMALL.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_manifest_records_what_built_it(corpus, tmp_path):
+    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus)
+    m = rag.manifest
+    assert m["format_version"] == 1
+    assert m["embed_model"] == "bundled:all-MiniLM-L6-v2" and m["dimension"] == 384
+    assert m["chunking"] == {"chunk_tokens": 200, "chunk_overlap": 40,
+                             "token_counter": "tiktoken:cl100k_base"}
+    assert set(m["files"]) == {"a.txt", "sub/b.md"}
+    assert len(m["files"]["a.txt"]["sha256"]) == 64
+    assert m["unk_rate"] > 0.3  # MiniLM cannot read most Chinese characters
+    assert rag.retrieve("张海波主持了什么会议？", top_k=1)[0].doc == "sub/b.md"
+
+
+def test_unchanged_corpus_reuses_index_and_changed_one_rebuilds(corpus, tmp_path, caplog):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    first = current_build(idx)
+    RAG(index_dir=idx, corpus_dir=corpus)
+    assert current_build(idx) == first  # nothing changed: not rebuilt
+
+    (corpus / "a.txt").write_text(SMALL["a.txt"] + "\n新增一句：宁德时代项目落户兖州。\n",
+                                  encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="rag"):
+        rag = RAG(index_dir=idx, corpus_dir=corpus)
+    assert current_build(idx) != first
+    assert "corpus changed (0 added, 1 changed, 0 removed)" in caplog.text
+    assert "reused" in caplog.text and " 0 reused" not in caplog.text  # b.md not re-embedded
+    assert any("宁德时代" in p.text for p in rag.retrieve("宁德时代项目落户哪里？"))
+    assert not first.exists()  # the old build folder was cleaned up
+
+
+def test_settings_change_triggers_rebuild(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    first = current_build(idx)
+    rag = RAG(index_dir=idx, corpus_dir=corpus, chunk_tokens=64)
+    assert current_build(idx) != first
+    assert rag.manifest["chunking"]["chunk_tokens"] == 64
+
+
+def test_failed_build_leaves_previous_index_usable(corpus, tmp_path, monkeypatch):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    before = (idx / CURRENT).read_text()
+    (corpus / "c.txt").write_text("新文件的内容。", encoding="utf-8")
+
+    def broken_save(self, directory):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(KeywordIndex, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        RAG(index_dir=idx, corpus_dir=corpus)
+    assert (idx / CURRENT).read_text() == before
+    assert [p.name for p in idx.glob("build-*")] == [before]
+    data = load_index(idx)
+    assert "c.txt" not in data.manifest["files"]
+
+
+def test_process_killed_mid_build_leaves_previous_index(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    before = (idx / CURRENT).read_text()
+    (corpus / "c.txt").write_text("被中断的构建。", encoding="utf-8")
+    # Die with SIGKILL right after the new build's files are written, before it is published.
+    code = (
+        "import os, signal, rag.store as s\n"
+        "def die(path): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "s._fsync_dir = die\n"
+        "from rag.pipeline import RAG\n"
+        f"RAG(index_dir={str(idx)!r}, corpus_dir={str(corpus)!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          timeout=300)
+    assert proc.returncode == -9
+    assert (idx / CURRENT).read_text() == before
+    assert "c.txt" not in load_index(idx).manifest["files"]
+    rag = RAG(index_dir=idx, corpus_dir=corpus)  # the next build succeeds and tidies up
+    assert "c.txt" in rag.manifest["files"]
+    assert len(list(idx.glob("build-*"))) == 1
+
+
+def test_load_only_errors_say_how_to_fix(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    with pytest.raises(IndexNotFoundError, match="rag index"):
+        RAG(index_dir=idx)
+    RAG(index_dir=idx, corpus_dir=corpus)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        RAG(index_dir=idx, embed_model="BAAI/bge-small-zh-v1.5")
+
+    build = current_build(idx)
+    manifest = json.loads((build / "manifest.json").read_text())
+    (build / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(IndexFormatError, match="format version 99.*--rebuild"):
+        RAG(index_dir=idx)
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    (build / "chunks.jsonl").write_text('{"broken": ')
+    with pytest.raises(IndexFormatError, match="corrupt or partial"):
+        RAG(index_dir=idx)
+    # With the corpus at hand the broken index is simply rebuilt.
+    assert RAG(index_dir=idx, corpus_dir=corpus).manifest["chunks"] > 0
+
+
+def test_empty_or_missing_corpus_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no .txt or .md files"):
+        RAG(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "empty")
+    with pytest.raises(CorpusError, match="does not exist"):
+        RAG(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "missing")
+    assert not (tmp_path / "idx" / CURRENT).exists()
+
+
+def test_seed_copy_is_byte_identical():
+    shared = ROOT.parent / "shared" / "seeds"
+    if not shared.is_dir():
+        pytest.fail("../shared/seeds is missing; run the suite from a checkout beside shared/")
+    for path in shared.iterdir():
+        assert (SEEDS / path.name).read_bytes() == path.read_bytes()
+    assert sorted(p.name for p in SEEDS.iterdir()) == sorted(p.name for p in shared.iterdir())
+
+
+def test_copying_an_index_folder_keeps_it_loadable(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    shutil.copytree(idx, tmp_path / "copy")
+    assert RAG(index_dir=tmp_path / "copy").retrieve("千亿级产业")[0].doc == "a.txt"
