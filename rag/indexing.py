@@ -94,46 +94,80 @@ def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: s
     return None
 
 
-def _read_corpus(corpus_dir: Path, files: dict[str, CorpusFile]) -> list[Paragraph]:
-    paragraphs: list[Paragraph] = []
-    for rel in files:
-        doc = read_document(corpus_dir / rel, corpus_dir)
-        if doc is None:
-            continue
-        paragraphs.extend(split_paragraphs(doc.text, doc.path))
-    return paragraphs
+@dataclass
+class _Previous:
+    """What a previous build of the same model and chunking can lend to the next one."""
+
+    files: dict[str, str]  # path -> sha256
+    paragraphs: dict[str, list[Paragraph]]
+    chunks: dict[str, list[tuple[Chunk, np.ndarray]]]
+    vectors: dict[str, np.ndarray]  # content id of chunk text -> vector
+
+    @classmethod
+    def empty(cls) -> _Previous:
+        return cls({}, {}, {}, {})
 
 
-def _chunk_all(paragraphs: list[Paragraph], settings: Settings) -> list[Chunk]:
-    by_doc: dict[str, list[Paragraph]] = {}
-    for p in paragraphs:
-        by_doc.setdefault(p.doc, []).append(p)
-    chunks: list[Chunk] = []
-    for doc_paragraphs in by_doc.values():
-        chunks.extend(
-            chunk_paragraphs(
-                doc_paragraphs,
-                chunk_tokens=settings.chunk_tokens,
-                overlap_tokens=settings.chunk_overlap,
-            )
-        )
-    return chunks
-
-
-def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
+def _previous(index_dir: Path, model: str, settings: Settings) -> _Previous:
     manifest = read_manifest(index_dir)
-    if not manifest or manifest.get("embed_model") != model:
-        return {}
+    if (not manifest or manifest.get("embed_model") != model
+            or manifest.get("format_version") != FORMAT_VERSION):
+        return _Previous.empty()
     try:
         data = load_index(index_dir)
-    except Exception:  # a broken previous build simply gives nothing to reuse
-        return {}
+    except Exception:  # a broken previous build simply lends nothing
+        return _Previous.empty()
     vectors = stored_vectors(data)
-    return {content_id(c.text): vectors[i] for i, c in enumerate(data.chunks)}
+    prev = _Previous.empty()
+    prev.vectors = {content_id(c.text): vectors[i] for i, c in enumerate(data.chunks)}
+    if manifest.get("chunking") != chunking_settings(settings):
+        return prev  # vectors of identical texts are still valid
+    prev.files = {k: v["sha256"] for k, v in manifest.get("files", {}).items()}
+    for p in sorted(data.paragraphs.values(), key=lambda p: (p.doc, p.index)):
+        prev.paragraphs.setdefault(p.doc, []).append(p)
+    for i, c in enumerate(data.chunks):
+        prev.chunks.setdefault(c.doc, []).append((c, vectors[i]))
+    return prev
+
+
+def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings
+                  ) -> tuple[list[Paragraph], list[Chunk]]:
+    doc = read_document(corpus_dir / file.path, corpus_dir)
+    if doc is None:
+        return [], []
+    paragraphs = split_paragraphs(doc.text, doc.path)
+    if not paragraphs:
+        return [], []
+    chunks = chunk_paragraphs(paragraphs, chunk_tokens=settings.chunk_tokens,
+                              overlap_tokens=settings.chunk_overlap)
+    return paragraphs, chunks
+
+
+def _collect(corpus_dir: Path, files: dict[str, CorpusFile], settings: Settings,
+             prev: _Previous, progress: bool) -> tuple[list[Paragraph], list[Chunk], int]:
+    """Paragraphs and chunks of every file; unchanged files are taken from the previous build."""
+    from tqdm import tqdm
+
+    paragraphs: list[Paragraph] = []
+    chunks: list[Chunk] = []
+    reused = 0
+    for rel, file in tqdm(files.items(), desc="reading", unit="file", disable=not progress):
+        if prev.files.get(rel) == file.sha256 and rel in prev.paragraphs:
+            paragraphs.extend(prev.paragraphs[rel])
+            for chunk, vector in prev.chunks.get(rel, []):
+                prev.vectors.setdefault(content_id(chunk.text), vector)
+                chunks.append(chunk)
+            reused += 1
+            continue
+        file_paragraphs, file_chunks = _process_file(corpus_dir, file, settings)
+        paragraphs.extend(file_paragraphs)
+        chunks.extend(file_chunks)
+    return paragraphs, chunks, reused
 
 
 def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray],
            progress: bool) -> tuple[np.ndarray, int]:
+    """Vectors for all chunks, encoding only texts the cache does not hold."""
     keys = [content_id(c.text) for c in chunks]
     missing = [i for i, k in enumerate(keys) if k not in cache]
     vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
@@ -154,8 +188,14 @@ def build_index(
     embedder: Embedder,
     *,
     progress: bool = False,
+    reuse: bool = True,
 ) -> IndexData:
-    """Build and atomically publish an index of ``corpus_dir``; returns it loaded."""
+    """Build and atomically publish an index of ``corpus_dir``; returns it loaded.
+
+    With ``reuse`` (the default) files unchanged since the previous build keep their paragraphs
+    and chunks, and chunks with unchanged text keep their vectors: an update costs the embedding
+    of what changed plus re-assembling the BM25 and FAISS indexes.
+    """
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     with build_lock(index_dir):
         started = time.perf_counter()
@@ -165,14 +205,13 @@ def build_index(
             raise CorpusError(
                 f"no .txt or .md files in {corpus_dir}; add documents or point at another folder"
             )
-        paragraphs = _read_corpus(corpus_dir, files)
-        chunks = _chunk_all(paragraphs, settings)
+        prev = _previous(index_dir, embedder.name, settings) if reuse else _Previous.empty()
+        paragraphs, chunks, reused_files = _collect(corpus_dir, files, settings, prev, progress)
         if not chunks:
             raise CorpusError(
                 f"the files in {corpus_dir} hold no readable text; check their encoding or content"
             )
-        cache = _previous_vectors(index_dir, embedder.name)
-        vectors, embedded = _embed(chunks, embedder, cache, progress)
+        vectors, embedded = _embed(chunks, embedder, prev.vectors, progress)
         keyword = KeywordIndex.build([c.text for c in chunks])
         manifest = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -189,8 +228,10 @@ def build_index(
         write_index(index_dir, manifest=manifest, paragraphs=paragraphs, chunks=chunks,
                     vectors=vectors, keyword=keyword)
         log.info(
-            "indexed %d files, %d paragraphs, %d chunks (%d embedded, %d reused) in %.1fs",
-            len(files), len(paragraphs), len(chunks), embedded, len(chunks) - embedded,
+            "indexed %d files (%d unchanged), %d paragraphs, %d chunks (%d embedded, %d reused)"
+            " in %.1fs",
+            len(files), reused_files, len(paragraphs), len(chunks), embedded,
+            len(chunks) - embedded,
             time.perf_counter() - started,
         )
         return load_index(index_dir)

@@ -163,3 +163,33 @@ def test_copying_an_index_folder_keeps_it_loadable(corpus, tmp_path):
     RAG(index_dir=idx, corpus_dir=corpus)
     shutil.copytree(idx, tmp_path / "copy")
     assert RAG(index_dir=tmp_path / "copy").retrieve("千亿级产业")[0].doc == "a.txt"
+
+
+def test_update_reads_only_changed_files_and_drops_deleted_ones(corpus, tmp_path, monkeypatch):
+    import rag.indexing as indexing
+
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    (corpus / "new.txt").write_text("新增文件：宁德时代项目落户兖州。", encoding="utf-8")
+    (corpus / "sub" / "b.md").unlink()
+    read = []
+    real = indexing.read_document
+    monkeypatch.setattr(indexing, "read_document", lambda p, r: read.append(p.name) or real(p, r))
+    rag = RAG(index_dir=idx, corpus_dir=corpus)
+    assert read == ["new.txt"]  # a.txt came from the previous build
+    assert set(rag.manifest["files"]) == {"a.txt", "new.txt"}
+    assert all(p.doc != "sub/b.md" for p in rag.retrieve("张海波主持", top_k=10))
+    assert rag.retrieve("宁德时代项目落户哪里", top_k=1)[0].doc == "new.txt"
+    assert rag.manifest["chunks"] == rag._data.vectors.ntotal == rag._data.keyword.size
+
+
+def test_rebuild_flag_rereads_everything(corpus, tmp_path, monkeypatch):
+    import rag.indexing as indexing
+
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus)
+    read = []
+    real = indexing.read_document
+    monkeypatch.setattr(indexing, "read_document", lambda p, r: read.append(p.name) or real(p, r))
+    RAG(index_dir=idx, corpus_dir=corpus, rebuild=True)
+    assert sorted(read) == ["a.txt", "b.md"]
