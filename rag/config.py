@@ -29,6 +29,8 @@ class Settings:
     embed_device: str = "cpu"
     chunk_tokens: int = 200
     chunk_overlap: int = 40
+    # FAISS factory string ("Flat", "HNSW32,Flat", "IVF1024,SQ8", ...); "auto" picks by size.
+    faiss_index: str = AUTO
     top_k: int = 5
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rag.chunking import chunk_paragraphs
-from rag.config import Settings
+from rag.config import AUTO, Settings
 from rag.documents import CorpusError, file_sha256, find_files, read_document
 from rag.embeddings import Embedder
 from rag.keyword import KeywordIndex
@@ -83,6 +83,8 @@ def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: s
         return "chunking settings changed"
     if manifest.get("keyword") != KEYWORD_SCHEME:
         return "keyword index scheme changed"
+    if manifest.get("faiss_index", AUTO) != settings.faiss_index:
+        return "vector index type changed"
     files = scan_corpus(corpus_dir, manifest.get("files"))
     old = {k: v["sha256"] for k, v in (manifest.get("files") or {}).items()}
     new = {k: v.sha256 for k, v in files.items()}
@@ -220,6 +222,7 @@ def build_index(
             "unk_rate": round(embedder.unk_rate([c.text for c in chunks]), 4),
             "chunking": chunking_settings(settings),
             "keyword": KEYWORD_SCHEME,
+            "faiss_index": settings.faiss_index,
             "files": {k: vars(v) for k, v in files.items()},
             "documents": len({p.doc for p in paragraphs}),
             "paragraphs": len(paragraphs),

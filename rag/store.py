@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+# Exact search up to this many vectors; above it "auto" switches to HNSW (see README, Scale).
+APPROXIMATE_ABOVE = 200_000
+APPROXIMATE_SPEC = "HNSW32,Flat"
+HNSW_EF_SEARCH = 128
+IVF_NPROBE = 32
 
 
 class StoreError(RuntimeError):
@@ -124,10 +129,10 @@ def write_index(
     build = index_dir / f"build-{uuid.uuid4().hex[:12]}"
     build.mkdir()
     try:
-        flat = faiss.IndexFlatIP(int(manifest["dimension"]))
-        if len(vectors):
-            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(flat, str(build / "vectors.faiss"))
+        spec = resolve_index_spec(manifest.get("faiss_index", "auto"), len(vectors))
+        faiss.write_index(make_vector_index(vectors, int(manifest["dimension"]), spec),
+                          str(build / "vectors.faiss"))
+        manifest = {**manifest, "faiss_spec": spec}
         _write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunks])
         _write_jsonl(build / "paragraphs.jsonl", [asdict(p) for p in paragraphs])
         keyword.save(build / "bm25")
@@ -145,6 +150,40 @@ def write_index(
         raise
     _remove_old_builds(index_dir, keep=build.name)
     return build
+
+
+def resolve_index_spec(setting: str, n: int) -> str:
+    """A FAISS factory string: exact ``Flat`` for small corpora, HNSW above the threshold."""
+    if setting in ("", "auto"):
+        return "Flat" if n <= APPROXIMATE_ABOVE else APPROXIMATE_SPEC
+    return setting
+
+
+def make_vector_index(vectors: np.ndarray, dimension: int, spec: str):
+    """An inner-product FAISS index (vectors are normalised, so scores are cosines)."""
+    import faiss
+
+    index = faiss.index_factory(dimension, spec, faiss.METRIC_INNER_PRODUCT)
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not index.is_trained:
+        if len(data) == 0:
+            raise ValueError(f"FAISS index {spec!r} needs training vectors; use 'Flat'")
+        index.train(data)
+    if len(data):
+        index.add(data)
+    return index
+
+
+def _tune_for_search(index) -> None:
+    """Search-time accuracy knobs of approximate indexes (no-ops for exact ones)."""
+    import faiss
+
+    inner = faiss.downcast_index(index)
+    if hasattr(inner, "hnsw"):
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    if hasattr(inner, "nprobe"):
+        inner.nprobe = IVF_NPROBE
+        inner.make_direct_map()  # so vectors can be reconstructed by id
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -186,6 +225,7 @@ def load_index(index_dir: Path) -> IndexData:
         chunks = [_chunk(row) for row in _read_jsonl(build / "chunks.jsonl")]
         paragraphs = [_paragraph(row) for row in _read_jsonl(build / "paragraphs.jsonl")]
         vectors = faiss.read_index(str(build / "vectors.faiss"))
+        _tune_for_search(vectors)
         keyword = KeywordIndex.load(build / "bm25", len(chunks))
     except Exception as exc:
         raise IndexFormatError(f"index in {build} is corrupt or partial ({exc}); {repair}") from exc

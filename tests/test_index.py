@@ -193,3 +193,14 @@ def test_rebuild_flag_rereads_everything(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(indexing, "read_document", lambda p, r: read.append(p.name) or real(p, r))
     RAG(index_dir=idx, corpus_dir=corpus, rebuild=True)
     assert sorted(read) == ["a.txt", "b.md"]
+
+
+def test_approximate_vector_index_by_factory_string(corpus, tmp_path):
+    exact = RAG(index_dir=tmp_path / "flat", corpus_dir=corpus)
+    assert exact.manifest["faiss_spec"] == "Flat"
+    hnsw = RAG(index_dir=tmp_path / "hnsw", corpus_dir=corpus, faiss_index="HNSW32,Flat")
+    assert hnsw.manifest["faiss_spec"] == "HNSW32,Flat"
+    question = "张海波主持了什么会议？"
+    assert [p.chunk_id for p in hnsw.retrieve(question)] == [
+        p.chunk_id for p in exact.retrieve(question)
+    ]
