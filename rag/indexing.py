@@ -125,7 +125,9 @@ def _previous(index_dir: Path, model: str, settings: Settings) -> _Previous:
     if manifest.get("chunking") != chunking_settings(settings):
         return prev  # vectors of identical texts are still valid
     prev.files = {k: v["sha256"] for k, v in manifest.get("files", {}).items()}
-    for p in sorted(data.paragraphs.values(), key=lambda p: (p.doc, p.index)):
+    ordered = (data.paragraphs.values_in_order() if hasattr(data.paragraphs, "values_in_order")
+               else sorted(data.paragraphs.values(), key=lambda p: (p.doc, p.index)))
+    for p in ordered:
         prev.paragraphs.setdefault(p.doc, []).append(p)
     for i, c in enumerate(data.chunks):
         prev.chunks.setdefault(c.doc, []).append((c, vectors[i]))

@@ -37,6 +37,7 @@ class _Line:
     text: str  # cleaned content, stripped
     indented: bool
     structural: bool
+    page: int = 1
 
 
 def display_width(text: str) -> float:
@@ -57,15 +58,17 @@ def _parse_lines(text: str, *, markdown: bool) -> list[_Line | None]:
     """One entry per original line: a ``_Line``, or None for a blank line."""
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: list[_Line | None] = []
+    page = 1
     for no, raw in enumerate(raw_lines, start=1):
-        raw = raw.rstrip()
+        page += raw.count("\f")
+        raw = raw.replace("\f", "").rstrip()
         content = clean_line(raw, markdown=markdown)
         if not content:
             out.append(None)
             continue
         indented = raw[:1] in (" ", "\t", "\u3000")
         structural = markdown and bool(_MD_STRUCTURE.match(raw.lstrip()))
-        out.append(_Line(no, content, indented, structural))
+        out.append(_Line(no, content, indented, structural, page))
     return out
 
 
@@ -211,9 +214,11 @@ def split_paragraphs(text: str, doc: str = "", *, markdown: bool | None = None) 
         pieces[-1].add(line)
         prev, prev_index = line, i
         i += 1
+    paged = "\f" in text
     return [
         Paragraph(doc=doc, index=n, text=pc.text, line_start=pc.starts[0][1],
-                  line_end=pc.starts[-1][1], line_starts=tuple(pc.starts))
+                  line_end=pc.starts[-1][1], line_starts=tuple(pc.starts),
+                  page=pc.page if paged else None)
         for n, pc in enumerate(pieces)
     ]
 
@@ -224,8 +229,11 @@ class _Piece:
     def __init__(self) -> None:
         self.text = ""
         self.starts: list[tuple[int, int]] = []
+        self.page = 1
 
     def add(self, line: _Line) -> None:
+        if not self.starts:
+            self.page = line.page
         joined = _join(self.text, line.text)
         self.starts.append((len(joined) - len(line.text), line.no))
         self.text = joined

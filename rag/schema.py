@@ -37,6 +37,8 @@ class Paragraph:
     line_end: int
     # (offset in ``text``, 1-based source line) where each source line's content begins.
     line_starts: tuple[tuple[int, int], ...] = ()
+    # 1-based page for paged formats (PDF), whose extracted text separates pages with "\f".
+    page: int | None = None
 
     @property
     def lines(self) -> tuple[int, int]:
@@ -105,6 +107,7 @@ class Citation:
     text: str
     quote: str
     score: float
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

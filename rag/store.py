@@ -3,29 +3,34 @@
 Layout under the index folder::
 
     CURRENT            name of the live build folder (replaced atomically)
-    build-<id>/        manifest.json, vectors.faiss, chunks.jsonl, paragraphs.jsonl, bm25/
+    build-<id>/        manifest.json, vectors.faiss, records.sqlite, bm25/
 
 A build is written into a fresh folder and only then published by atomically replacing
-``CURRENT``; a crash at any point leaves the previous build live and intact.
+``CURRENT``; a crash at any point leaves the previous build live and intact. The previous build
+is kept until the next one is published, so readers still holding it keep working. The manifest
+lists every file of the build with its size and SHA-256, checked on load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.keyword import KeywordIndex
+from rag.records import FILE as RECORDS
+from rag.records import RecordStore, write_records
 from rag.schema import Chunk, Paragraph
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ APPROXIMATE_ABOVE = 200_000
 APPROXIMATE_SPEC = "HNSW32,Flat"
 HNSW_EF_SEARCH = 128
 IVF_NPROBE = 32
+# Checksums are verified on every load up to this total size (a larger index checks sizes only).
+VERIFY_CHECKSUMS_BELOW = 256 * 1024 * 1024
 
 
 class StoreError(RuntimeError):
@@ -59,11 +66,19 @@ class IndexMismatchError(StoreError):
 @dataclass
 class IndexData:
     manifest: dict[str, Any]
-    paragraphs: dict[tuple[str, int], Paragraph]
-    chunks: list[Chunk]
+    paragraphs: Mapping[tuple[str, int], Paragraph]
+    chunks: Sequence[Chunk]
     vectors: Any  # faiss.Index
     keyword: KeywordIndex
     path: Path
+    records: RecordStore | None = None
+
+    def document(self, doc: str) -> list[Paragraph]:
+        """All paragraphs of one document, in order."""
+        if self.records is not None:
+            return self.records.document(doc)
+        return sorted((p for (d, _), p in self.paragraphs.items() if d == doc),
+                      key=lambda p: p.index)
 
 
 def current_build(index_dir: Path) -> Path | None:
@@ -97,12 +112,25 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+def _file_digests(build: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file of a build except the manifest."""
+    out = {}
+    for path in sorted(build.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[path.relative_to(build).as_posix()] = {"size": path.stat().st_size,
+                                                        "sha256": h.hexdigest()}
+    return out
+
+
+def _fsync_tree(build: Path) -> None:
+    for path in build.rglob("*"):
+        if path.is_file():
+            with path.open("rb+") as fh:
+                os.fsync(fh.fileno())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -126,6 +154,8 @@ def write_index(
     import faiss
 
     index_dir.mkdir(parents=True, exist_ok=True)
+    live = current_build(index_dir)
+    previous = live.name if live is not None else None
     build = index_dir / f"build-{uuid.uuid4().hex[:12]}"
     build.mkdir()
     try:
@@ -133,10 +163,11 @@ def write_index(
         faiss.write_index(make_vector_index(vectors, int(manifest["dimension"]), spec),
                           str(build / "vectors.faiss"))
         manifest = {**manifest, "faiss_spec": spec}
-        _write_jsonl(build / "chunks.jsonl", [asdict(c) for c in chunks])
-        _write_jsonl(build / "paragraphs.jsonl", [asdict(p) for p in paragraphs])
+        write_records(build / RECORDS, paragraphs, chunks)
         keyword.save(build / "bm25")
-        manifest = {**manifest, "format_version": FORMAT_VERSION}
+        _fsync_tree(build)
+        manifest = {**manifest, "format_version": FORMAT_VERSION,
+                    "build_files": _file_digests(build)}
         (build / MANIFEST).write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
         )
@@ -148,7 +179,7 @@ def write_index(
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    _remove_old_builds(index_dir, keep=build.name)
+    _remove_old_builds(index_dir, keep={build.name, previous} - {None})
     return build
 
 
@@ -186,17 +217,12 @@ def _tune_for_search(index) -> None:
         inner.make_direct_map()  # so vectors can be reconstructed by id
 
 
-def _remove_old_builds(index_dir: Path, keep: str) -> None:
+def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
     for old in index_dir.glob("build-*"):
-        if old.name != keep and old.is_dir():
+        if old.name not in keep and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     for tmp in index_dir.glob(f"{CURRENT}.*.tmp"):
         tmp.unlink(missing_ok=True)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def load_index(index_dir: Path) -> IndexData:
@@ -221,35 +247,42 @@ def load_index(index_dir: Path) -> IndexData:
             f"index in {index_dir} has format version {version}, this version reads "
             f"{FORMAT_VERSION}; {repair}"
         )
+    _check_files(build, manifest, repair)
     try:
-        chunks = [_chunk(row) for row in _read_jsonl(build / "chunks.jsonl")]
-        paragraphs = [_paragraph(row) for row in _read_jsonl(build / "paragraphs.jsonl")]
+        records = RecordStore(build / RECORDS)
         vectors = faiss.read_index(str(build / "vectors.faiss"))
         _tune_for_search(vectors)
-        keyword = KeywordIndex.load(build / "bm25", len(chunks))
+        keyword = KeywordIndex.load(build / "bm25", records.n_chunks)
     except Exception as exc:
         raise IndexFormatError(f"index in {build} is corrupt or partial ({exc}); {repair}") from exc
-    if vectors.ntotal != len(chunks) or manifest.get("chunks") != len(chunks):
+    n = records.n_chunks
+    if vectors.ntotal != n or manifest.get("chunks") != n or vectors.d != manifest.get("dimension"):
         raise IndexFormatError(
-            f"index in {build} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks, "
-            f"manifest says {manifest.get('chunks')}); {repair}"
+            f"index in {build} is inconsistent ({vectors.ntotal} vectors of dimension "
+            f"{vectors.d}, {n} chunks; manifest says {manifest.get('chunks')} of dimension "
+            f"{manifest.get('dimension')}); {repair}"
         )
-    return IndexData(
-        manifest=manifest,
-        paragraphs={(p.doc, p.index): p for p in paragraphs},
-        chunks=chunks,
-        vectors=vectors,
-        keyword=keyword,
-        path=build,
-    )
+    return IndexData(manifest=manifest, paragraphs=records.paragraphs, chunks=records.chunks,
+                     vectors=vectors, keyword=keyword, path=build, records=records)
 
 
-def _chunk(row: dict[str, Any]) -> Chunk:
-    return Chunk(**{**row, "paragraphs": tuple(row["paragraphs"])})
-
-
-def _paragraph(row: dict[str, Any]) -> Paragraph:
-    return Paragraph(**row)
+def _check_files(build: Path, manifest: dict[str, Any], repair: str) -> None:
+    """Every file the manifest lists is present with its size; checksums too when small."""
+    listed = manifest.get("build_files")
+    if not isinstance(listed, dict) or not listed:
+        raise IndexFormatError(f"index manifest in {build} lists no files; {repair}")
+    total = 0
+    for rel, meta in listed.items():
+        path = build / rel
+        if not path.is_file() or path.stat().st_size != meta.get("size"):
+            raise IndexFormatError(f"index file {path} is missing or truncated; {repair}")
+        total += meta["size"]
+    if total <= VERIFY_CHECKSUMS_BELOW:
+        actual = _file_digests(build)
+        bad = [rel for rel, meta in listed.items() if actual[rel]["sha256"] != meta.get("sha256")]
+        if bad:
+            raise IndexFormatError(f"index files {', '.join(bad)} in {build} are corrupt "
+                                   f"(checksum mismatch); {repair}")
 
 
 def stored_vectors(data: IndexData) -> np.ndarray:

@@ -23,7 +23,8 @@ def test_ask_prints_answer_and_citations(seed_index):
 
 
 def test_ask_json_is_answer_to_dict(seed_index):
-    out = _rag("ask", "太阳纸业的董事长是谁？", "--index", str(seed_index), "--json", "--top-k", "3")
+    out = _rag("ask", "太阳纸业的董事长是谁？", "--index", str(seed_index), "--json",
+               "--top-k", "3")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["abstained"] is False and "李娜" in data["text"]

@@ -32,7 +32,8 @@ def test_dense_only_candidates_are_kept():
 
 
 @pytest.mark.parametrize(
-    ("unk", "expected"), [(0.0, 1.0), (0.25, 0.55), (0.66, MIN_DENSE_WEIGHT), (1.0, MIN_DENSE_WEIGHT)]
+    ("unk", "expected"),
+    [(0.0, 1.0), (0.25, 0.55), (0.66, MIN_DENSE_WEIGHT), (1.0, MIN_DENSE_WEIGHT)],
 )
 def test_dense_weight_follows_unknown_rate(unk, expected):
     assert dense_weight_for(unk) == pytest.approx(expected)

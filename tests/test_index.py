@@ -24,7 +24,8 @@ from rag.store import (
 )
 
 SMALL = {
-    "a.txt": "兖州区培育新能源、造纸包装、橡胶化工3个千亿级产业。\n\n企业是经济的基本细胞，企业兴则经济兴。\n",
+    "a.txt": "兖州区培育新能源、造纸包装、橡胶化工3个千亿级产业。\n\n"
+             "企业是经济的基本细胞，企业兴则经济兴。\n",
     "sub/b.md": "# 济宁大会\n\n2月5日下午，济宁市绿色低碳高质量发展大会召开，市长张海波主持。\n",
 }
 
@@ -66,7 +67,9 @@ def test_unchanged_corpus_reuses_index_and_changed_one_rebuilds(corpus, tmp_path
     assert "corpus changed (0 added, 1 changed, 0 removed)" in caplog.text
     assert "reused" in caplog.text and " 0 reused" not in caplog.text  # b.md not re-embedded
     assert any("宁德时代" in p.text for p in rag.retrieve("宁德时代项目落户哪里？"))
-    assert not first.exists()  # the old build folder was cleaned up
+    assert first.exists()  # kept while readers may still hold it
+    RAG(index_dir=idx, corpus_dir=corpus, chunk_tokens=100)
+    assert not first.exists()  # and removed once a newer build replaces its successor
 
 
 def test_settings_change_triggers_rebuild(corpus, tmp_path):
@@ -91,7 +94,7 @@ def test_failed_build_leaves_previous_index_usable(corpus, tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         RAG(index_dir=idx, corpus_dir=corpus)
     assert (idx / CURRENT).read_text() == before
-    assert [p.name for p in idx.glob("build-*")] == [before]
+    assert sorted(p.name for p in idx.glob("build-*")) == [before]
     data = load_index(idx)
     assert "c.txt" not in data.manifest["files"]
 
@@ -116,7 +119,7 @@ def test_process_killed_mid_build_leaves_previous_index(corpus, tmp_path):
     assert "c.txt" not in load_index(idx).manifest["files"]
     rag = RAG(index_dir=idx, corpus_dir=corpus)  # the next build succeeds and tidies up
     assert "c.txt" in rag.manifest["files"]
-    assert len(list(idx.glob("build-*"))) == 1
+    assert len(list(idx.glob("build-*"))) == 2  # the new build and its predecessor
 
 
 def test_load_only_errors_say_how_to_fix(corpus, tmp_path):
@@ -133,8 +136,14 @@ def test_load_only_errors_say_how_to_fix(corpus, tmp_path):
     with pytest.raises(IndexFormatError, match="format version 99.*--rebuild"):
         RAG(index_dir=idx)
     (build / "manifest.json").write_text(json.dumps(manifest))
-    (build / "chunks.jsonl").write_text('{"broken": ')
-    with pytest.raises(IndexFormatError, match="corrupt or partial"):
+    records = build / "records.sqlite"
+    data = bytearray(records.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte: same size, wrong checksum
+    records.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="records.sqlite.*checksum mismatch.*--rebuild"):
+        RAG(index_dir=idx)
+    records.write_bytes(bytes(data[:100]))
+    with pytest.raises(IndexFormatError, match="missing or truncated"):
         RAG(index_dir=idx)
     # With the corpus at hand the broken index is simply rebuilt.
     assert RAG(index_dir=idx, corpus_dir=corpus).manifest["chunks"] > 0

@@ -75,10 +75,11 @@ def test_sections_with_narrower_columns_are_joined():
 
 
 def test_unwrapped_text_is_not_joined():
-    text = "第一段标题\n\n这是一整段没有硬换行的文字，它自己就是一段，而且相当长，不会与下一行相连接起来的\n\n短标题\n"
+    long_line = "这是一整段没有硬换行的文字，它自己就是一段，而且相当长，不会与下一行相连接起来的"
+    text = f"第一段标题\n\n{long_line}\n\n短标题\n"
     assert [p.text for p in split_paragraphs(text, "x.txt")] == [
         "第一段标题",
-        "这是一整段没有硬换行的文字，它自己就是一段，而且相当长，不会与下一行相连接起来的",
+        long_line,
         "短标题",
     ]
 
@@ -99,7 +100,8 @@ def test_english_hard_wrap_and_markdown():
 
 
 def test_crlf_and_leading_space_paragraphs():
-    text = "一二三四五六七八九十一二三四五六七八九十\r\n一二三四五六七八九十一二三四五六七八九十\r\n 新段落开始，一二三四五六七八九十一二三\r\n四五。\r\n"
+    row = "一二三四五六七八九十" * 2
+    text = f"{row}\r\n{row}\r\n 新段落开始，一二三四五六七八九十一二三\r\n四五。\r\n"
     paras = split_paragraphs(text, "a.txt")
     assert len(paras) == 2
     assert paras[1].lines == (3, 4)

@@ -194,7 +194,7 @@ class ExtractiveAnswerer(Answerer):
             citations.append(Citation(
                 n=n, doc=s.doc, paragraph=s.paragraph,
                 lines=para.lines_of(offset, offset + len(s.text)),
-                text=para.text, quote=s.text, score=round(s.score, 4),
+                text=para.text, quote=s.text, score=round(s.score, 4), page=para.page,
             ))
             parts.append(f"{s.text}[{n}]")
         return Answer(question=question, text="".join(parts) if _is_cjk(question)
