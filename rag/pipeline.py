@@ -6,11 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rag.answerers import make_answerer
 from rag.answerers.base import Answerer, Evidence
+from rag.answerers.llm import LLMAnswerer, LLMError
 from rag.config import AUTO, Settings, load_settings
 from rag.documents import find_files
 from rag.embeddings import (
@@ -23,7 +25,8 @@ from rag.embeddings import (
 from rag.fusion import dense_weight_for
 from rag.indexing import build_index, stale_reason
 from rag.retrieval import Retriever
-from rag.schema import Answer, Passage
+from rag.rewrite import clean_history, rewrite_question
+from rag.schema import Answer, Paragraph, Passage
 from rag.store import (
     IndexData,
     IndexFormatError,
@@ -143,7 +146,7 @@ class RAG:
                 reason = f"existing index unusable ({exc})"
         log.info("building index in %s: %s", self.index_dir, reason)
         return build_index(self.corpus_dir, self.index_dir, self.settings, self.embedder(model),
-                           progress=progress)
+                           progress=progress, reuse=not rebuild)
 
     def _model_for_build(self, manifest: dict[str, Any] | None) -> str:
         explicit = self._explicit_model()
@@ -194,6 +197,11 @@ class RAG:
     def manifest(self) -> dict[str, Any]:
         return self._data.manifest
 
+    def document(self, doc: str) -> list[Paragraph]:
+        """All paragraphs of one indexed document, in order; empty if ``doc`` is not indexed."""
+        paragraphs = self._data.paragraphs
+        return sorted((p for (d, _), p in paragraphs.items() if d == doc), key=lambda p: p.index)
+
     # -- querying ------------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
@@ -222,19 +230,60 @@ class RAG:
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None
                    ) -> Iterator[str | Answer]:
-        """Yield answer text pieces as they are produced, then the final ``Answer``."""
-        started = time.perf_counter()
-        question = clean_question(question)
-        passages = self._retriever.search(question, top_k or self.settings.top_k)
-        retrieved = time.perf_counter()
-        evidence = self._evidence(question, passages, history)
-        for item in self.answerer(llm).stream(evidence):
+        """Yield answer text pieces as they are produced, then the final ``Answer``.
+
+        With ``history`` (earlier ``{"role", "content"}`` turns) a follow-up is first made
+        standalone (by the LLM, or by a pronoun rule for the extractive answerer) and retrieval
+        uses that (``Answer.rewritten_question``). When an LLM fails and ``llm_fallback`` is on,
+        the extractive answer follows with ``Answer.notice`` saying why; the final ``Answer``
+        then supersedes any pieces already streamed.
+        """
+        run = _Run(question=clean_question(question), started=time.perf_counter())
+        turns = clean_history(history)
+        answerer = self.answerer(llm)
+        try:
+            yield from self._answer_stream(run, turns, answerer, top_k)
+        except Exception as exc:
+            if answerer.name == "extractive" or not self.settings.llm_fallback:
+                raise
+            yield from self._fall_back(run, turns, top_k, answerer.name, exc)
+
+    def _answer_stream(self, run: _Run, turns: Sequence[dict[str, str]], answerer: Answerer,
+                       top_k: int | None) -> Iterator[str | Answer]:
+        run.standalone = self._standalone(run.question, turns, answerer)
+        run.passages = self._retriever.search(run.standalone, top_k or self.settings.top_k)
+        run.retrieved = time.perf_counter()
+        for item in answerer.stream(self._evidence(run.standalone, run.passages, turns)):
+            yield _finish(item, run) if isinstance(item, Answer) else item
+
+    def _standalone(self, question: str, turns: Sequence[dict[str, str]],
+                    answerer: Answerer) -> str:
+        complete = answerer.complete if isinstance(answerer, LLMAnswerer) else None
+        try:
+            return clean_question(rewrite_question(question, turns, complete=complete))
+        except QuestionError:  # an unusable rewrite: keep the user's words
+            return question
+
+    def _fall_back(self, run: _Run, turns: Sequence[dict[str, str]], top_k: int | None,
+                   failed: str, exc: Exception) -> Iterator[str | Answer]:
+        """The extractive answer after an LLM failure, with the reason in ``notice``."""
+        if isinstance(exc, LLMError):
+            reason = str(exc).removeprefix(f"{failed}: ")
+            log.warning("%s failed, answering extractively: %s", failed, reason)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("%s failed, answering extractively", failed, exc_info=exc)
+        extractive = self.answerer("extractive")
+        if run.standalone is None:
+            run.standalone = self._standalone(run.question, turns, extractive)
+        if run.passages is None:
+            run.passages = self._retriever.search(run.standalone, top_k or self.settings.top_k)
+            run.retrieved = time.perf_counter()
+        notice = f"{failed} failed ({reason}); showing the extractive answer instead"
+        for item in extractive.stream(self._evidence(run.standalone, run.passages, turns)):
             if isinstance(item, Answer):
-                done = time.perf_counter()
-                timings = {"retrieve_ms": (retrieved - started) * 1000,
-                           "answer_ms": (done - retrieved) * 1000,
-                           "total_ms": (done - started) * 1000}
-                yield _with_timings(item, timings)
+                item = replace(item, notice="; ".join(n for n in (notice, item.notice) if n))
+                yield _finish(item, run)
             else:
                 yield item
 
@@ -253,10 +302,27 @@ class RAG:
         return final
 
 
-def _with_timings(answer: Answer, timings: dict[str, float]) -> Answer:
-    from dataclasses import replace
+@dataclass
+class _Run:
+    """What one ``ask_stream`` call has done so far (so a fallback can reuse it)."""
 
-    return replace(answer, timings={k: round(v, 3) for k, v in timings.items()})
+    question: str
+    started: float
+    standalone: str | None = None
+    passages: list[Passage] | None = None
+    retrieved: float | None = None
+
+
+def _finish(answer: Answer, run: _Run) -> Answer:
+    """The user's own question, the rewrite that was searched, and timings."""
+    done = time.perf_counter()
+    retrieved = run.retrieved if run.retrieved is not None else done
+    timings = {"retrieve_ms": (retrieved - run.started) * 1000,
+               "answer_ms": (done - retrieved) * 1000,
+               "total_ms": (done - run.started) * 1000}
+    rewritten = run.standalone if run.standalone not in (None, run.question) else None
+    return replace(answer, question=run.question, rewritten_question=rewritten,
+                   timings={k: round(v, 3) for k, v in timings.items()})
 
 
 def _canonical(model: str) -> str:

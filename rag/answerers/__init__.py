@@ -1,4 +1,9 @@
-"""Answerer backends by name. Heavy backends are imported only when chosen."""
+"""Answerer backends by name. Heavy backends are imported only when chosen.
+
+``extractive`` (offline default), ``openai`` (any OpenAI-compatible server) and ``transformers``
+(a local chat model). A llama.cpp backend is not built in: serve the GGUF file with llama.cpp's
+OpenAI-compatible ``llama-server`` and use ``openai`` (see docs/llm.md).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,23 @@ def _extractive(settings: Settings) -> Answerer:
     return ExtractiveAnswerer()
 
 
-FACTORIES: dict[str, Callable[[Settings], Answerer]] = {"extractive": _extractive}
+def _openai(settings: Settings) -> Answerer:
+    from rag.answerers.openai_api import OpenAIAnswerer
+
+    return OpenAIAnswerer.from_settings(settings)
+
+
+def _transformers(settings: Settings) -> Answerer:
+    from rag.answerers.hf_local import TransformersAnswerer
+
+    return TransformersAnswerer.from_settings(settings)
+
+
+FACTORIES: dict[str, Callable[[Settings], Answerer]] = {
+    "extractive": _extractive,
+    "openai": _openai,
+    "transformers": _transformers,
+}
 
 
 def make_answerer(name: str, settings: Settings) -> Answerer:
