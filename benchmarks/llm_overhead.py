@@ -42,7 +42,7 @@ def measure(rag: RAG, item: dict, repeat: int) -> tuple[float, float, float]:
     """Median ms of (prompt, citations, both) for one question."""
     question = item["question"]
     passages = rag.retrieve(question)
-    evidence = rag._evidence(question, passages, ())
+    evidence = rag.evidence(question, passages, ())
     prompt_ms, cite_ms, both_ms = [], [], []
     for _ in range(repeat):
         t0 = time.perf_counter()

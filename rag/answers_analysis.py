@@ -22,7 +22,8 @@ class QType(StrEnum):
     OTHER = "other"
 
 
-_PERSON_Q = re.compile(r"谁|哪位|哪一位|什么人|何人|姓名|名字|\bwho\b|\bwhom\b|\bwhose\b", re.I)
+_PERSON_Q = re.compile(r"谁|哪位|哪一位|什么人|何人|\bwho\b|\bwhom\b|\bwhose\b", re.I)
+_NAME_Q = re.compile(r"姓名|名字|叫什么")
 _NUMBER_Q = re.compile(
     r"多少|几[个家项年月日天次位条种名所大]|几|何时|什么时候|哪天|哪一天|哪年|哪一年|哪月|"
     r"日期|时间|数量|比例|百分|\bhow (many|much|long)\b|\bwhen\b|\bwhat (date|year|time)\b",
@@ -42,7 +43,9 @@ _NUMBER = re.compile(
 
 
 def question_type(question: str) -> QType:
-    if _PERSON_Q.search(question):
+    # "叫什么名字" asks for a person only when the question names a post (书记叫什么名字);
+    # a park or a project has a name too.
+    if _PERSON_Q.search(question) or (_NAME_Q.search(question) and _TITLE_WORD.search(question)):
         return QType.PERSON
     if _NUMBER_Q.search(question):
         return QType.NUMBER

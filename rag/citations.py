@@ -205,8 +205,10 @@ class _QuoteFinder:
                     best = (score, support, index, a, b)
         if best is None:  # an empty paragraph: cite it whole
             para = self._paragraph(source.doc, source.paragraphs[0])
-            return Citation(n, source.doc, para.index, para.lines, para.text, para.text, 0.0)
+            return Citation(n, source.doc, para.index, para.lines, para.text, para.text, 0.0,
+                            page=para.page)
         _, support, index, a, b = best
         para = self._paragraph(source.doc, index)
         return Citation(n=n, doc=source.doc, paragraph=index, lines=para.lines_of(a, b),
-                        text=para.text, quote=para.text[a:b], score=round(support, 4))
+                        text=para.text, quote=para.text[a:b], score=round(support, 4),
+                        page=para.page)

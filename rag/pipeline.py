@@ -108,7 +108,9 @@ class RAG:
             self._answerers[llm.name] = llm
             self.settings = self.settings.with_overrides(llm=llm.name)
         self._data = self._open(rebuild=rebuild, progress=progress)
-        self._retriever = self._make_retriever(self._data)
+        # The live (index, retriever) pair, swapped as one reference so that every question is
+        # answered entirely from one index even while reindex() runs in another thread.
+        self._live = (self._data, self._make_retriever(self._data))
 
     # -- index ---------------------------------------------------------------------------
 
@@ -191,7 +193,8 @@ class RAG:
                            progress=progress)
         retriever = self._make_retriever(data)
         with self._lock:
-            self._data, self._retriever = data, retriever
+            self._data = data
+            self._live = (data, retriever)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -199,14 +202,13 @@ class RAG:
 
     def document(self, doc: str) -> list[Paragraph]:
         """All paragraphs of one indexed document, in order; empty if ``doc`` is not indexed."""
-        paragraphs = self._data.paragraphs
-        return sorted((p for (d, _), p in paragraphs.items() if d == doc), key=lambda p: p.index)
+        return self._live[0].document(doc)
 
     # -- querying ------------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._retriever.search(question, top_k or self.settings.top_k)
+        return self._live[1].search(question, top_k or self.settings.top_k)
 
     def answerer(self, name: str | None = None) -> Answerer:
         name = name or self.settings.llm
@@ -215,17 +217,10 @@ class RAG:
                 self._answerers[name] = make_answerer(name, self.settings)
             return self._answerers[name]
 
-    def _evidence(self, question: str, passages: Sequence[Passage],
-                  history: Sequence[dict[str, str]]) -> Evidence:
-        data = self._data
-        return Evidence(
-            question=question,
-            passages=tuple(passages),
-            paragraph=lambda doc, i: data.paragraphs[(doc, i)],
-            idf=data.keyword.idf,
-            in_corpus=data.keyword.knows,
-            history=tuple(history),
-        )
+    def evidence(self, question: str, passages: Sequence[Passage],
+                 history: Sequence[dict[str, str]] = ()) -> Evidence:
+        """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
+        return _evidence(self._live[0], question, passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None
@@ -238,7 +233,9 @@ class RAG:
         the extractive answer follows with ``Answer.notice`` saying why; the final ``Answer``
         then supersedes any pieces already streamed.
         """
-        run = _Run(question=clean_question(question), started=time.perf_counter())
+        data, retriever = self._live
+        run = _Run(question=clean_question(question), started=time.perf_counter(), data=data,
+                   retriever=retriever)
         turns = clean_history(history)
         answerer = self.answerer(llm)
         try:
@@ -251,9 +248,9 @@ class RAG:
     def _answer_stream(self, run: _Run, turns: Sequence[dict[str, str]], answerer: Answerer,
                        top_k: int | None) -> Iterator[str | Answer]:
         run.standalone = self._standalone(run.question, turns, answerer)
-        run.passages = self._retriever.search(run.standalone, top_k or self.settings.top_k)
+        run.passages = run.retriever.search(run.standalone, top_k or self.settings.top_k)
         run.retrieved = time.perf_counter()
-        for item in answerer.stream(self._evidence(run.standalone, run.passages, turns)):
+        for item in answerer.stream(_evidence(run.data, run.standalone, run.passages, turns)):
             yield _finish(item, run) if isinstance(item, Answer) else item
 
     def _standalone(self, question: str, turns: Sequence[dict[str, str]],
@@ -277,10 +274,11 @@ class RAG:
         if run.standalone is None:
             run.standalone = self._standalone(run.question, turns, extractive)
         if run.passages is None:
-            run.passages = self._retriever.search(run.standalone, top_k or self.settings.top_k)
+            run.passages = run.retriever.search(run.standalone, top_k or self.settings.top_k)
             run.retrieved = time.perf_counter()
         notice = f"{failed} failed ({reason}); showing the extractive answer instead"
-        for item in extractive.stream(self._evidence(run.standalone, run.passages, turns)):
+        for item in extractive.stream(_evidence(run.data, run.standalone, run.passages,
+                                                turns)):
             if isinstance(item, Answer):
                 item = replace(item, notice="; ".join(n for n in (notice, item.notice) if n))
                 yield _finish(item, run)
@@ -302,12 +300,26 @@ class RAG:
         return final
 
 
+def _evidence(data: IndexData, question: str, passages: Sequence[Passage],
+              history: Sequence[dict[str, str]]) -> Evidence:
+    return Evidence(
+        question=question,
+        passages=tuple(passages),
+        paragraph=lambda doc, i: data.paragraphs[(doc, i)],
+        idf=data.keyword.idf,
+        in_corpus=data.keyword.knows,
+        history=tuple(history),
+    )
+
+
 @dataclass
 class _Run:
     """What one ``ask_stream`` call has done so far (so a fallback can reuse it)."""
 
     question: str
     started: float
+    data: IndexData
+    retriever: Retriever
     standalone: str | None = None
     passages: list[Passage] | None = None
     retrieved: float | None = None

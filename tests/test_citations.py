@@ -136,7 +136,7 @@ def test_quotes_on_the_seed_index_point_at_real_lines(seed_rag):
     question = "山东太阳纸业股份有限公司董事长是谁？"
     passages = seed_rag.retrieve(question)
     prompt = build_prompt(question, passages)
-    evidence = seed_rag._evidence(question, passages, ())
+    evidence = seed_rag.evidence(question, passages, ())
     checked = check_citations("山东太阳纸业股份有限公司董事长是李娜【1】。", prompt.sources,
                               evidence.paragraph)
     [citation] = checked.citations

@@ -197,7 +197,7 @@ def test_rag_ask_streams_renumbered_checked_citations(server, seed_index):
     [citation] = final.citations
     assert citation.n == 1 and sentence in citation.quote
     start = citation.text.index(citation.quote)
-    paragraph = rag._data.paragraphs[(citation.doc, citation.paragraph)]
+    paragraph = rag.document(citation.doc)[citation.paragraph]
     assert citation.lines == paragraph.lines_of(start, start + len(citation.quote))
     # And independently: the quote starts on the first line it names in the source file.
     lines = (SEEDS / citation.doc).read_text(encoding="utf-8").splitlines()
@@ -209,7 +209,7 @@ def test_rag_ask_streams_renumbered_checked_citations(server, seed_index):
 def test_whole_answer_uses_plain_json(server, seed_index):
     rag = make_rag(seed_index, "extractive")
     passages = rag.retrieve(QUESTION)
-    evidence = rag._evidence(QUESTION, passages, ())
+    evidence = rag.evidence(QUESTION, passages, ())
     answer = answerer(server).answer(evidence)
     assert server.requests[-1].get("stream") in (None, False)
     assert answer.grounded and answer.citations[0].n == 1 and answer.text.endswith("[1]")

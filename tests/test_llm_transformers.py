@@ -85,14 +85,14 @@ def test_streams_pieces_and_survives_gibberish(tiny_model, seed_index):
 def test_whole_answer_is_the_same_as_the_stream(tiny_model, seed_index):
     rag = make_rag(seed_index, str(tiny_model))
     streamed = rag.ask(QUESTION)
-    whole = rag.answerer().answer(rag._evidence(QUESTION, rag.retrieve(QUESTION), ()))
+    whole = rag.answerer().answer(rag.evidence(QUESTION, rag.retrieve(QUESTION), ()))
     assert whole.text == streamed.text  # greedy decoding is deterministic
 
 
 def test_gibberish_reply_goes_through_citation_checking(tiny_model, seed_index):
     rag = make_rag(seed_index, str(tiny_model))
     llm = rag.answerer()
-    evidence = rag._evidence(QUESTION, rag.retrieve(QUESTION), ())
+    evidence = rag.evidence(QUESTION, rag.retrieve(QUESTION), ())
     prompt = llm.prompt(evidence)
     reply = llm.complete(prompt.messages, max_tokens=12)
     assert reply.strip()
