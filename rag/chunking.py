@@ -34,7 +34,8 @@ def _pieces(p: Paragraph, budget: int, count: Callable[[str], int]) -> list[_Pie
             out.append(_Piece(p.index, s, e, p.text[s:e], n))
             continue
         for cs, ce in clause_spans(p.text, s, e):
-            out.extend(_window(p, cs, ce, budget, count))
+            # A window cut can leave a piece of nothing but spaces; it must not become a chunk.
+            out.extend(pc for pc in _window(p, cs, ce, budget, count) if pc.text.strip())
     return out
 
 
@@ -43,11 +44,19 @@ def _window(p: Paragraph, s: int, e: int, budget: int, count: Callable[[str], in
     if n <= budget:
         return [_Piece(p.index, s, e, p.text[s:e], n)]
     step = max(1, (e - s) * budget // n)
-    return [
-        _Piece(p.index, a, min(a + step, e), p.text[a : min(a + step, e)],
-               count(p.text[a : min(a + step, e)]))
-        for a in range(s, e, step)
-    ]
+    out = []
+    a = s
+    while a < e:
+        b = min(a + step, e)
+        tokens = count(p.text[a:b])
+        # Tokens per character vary (rare CJK characters take 2-3), so a window of the average
+        # width can exceed the budget: shrink it until it fits.
+        while tokens > budget and b - a > 1:
+            b = a + max(1, min(b - a - 1, (b - a) * budget // tokens))
+            tokens = count(p.text[a:b])
+        out.append(_Piece(p.index, a, b, p.text[a:b], tokens))
+        a = b
+    return out
 
 
 def _make_chunk(doc: str, pieces: list[_Piece], paragraphs: dict[int, Paragraph]) -> Chunk:

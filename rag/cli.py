@@ -18,10 +18,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from rag.config import ConfigError
     from rag.documents import CorpusError
     from rag.embeddings import EmbeddingError
+    from rag.evaluation.dataset import DatasetError
     from rag.pipeline import QuestionError
     from rag.store import StoreError
 
-    return (ConfigError, CorpusError, EmbeddingError, QuestionError, StoreError, OSError)
+    return (ConfigError, CorpusError, DatasetError, EmbeddingError, QuestionError, StoreError,
+            OSError)
 
 
 def _open_rag(args: argparse.Namespace, *, progress: bool = False):
@@ -62,6 +64,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     m = rag.manifest
     print(f"index {rag.index_dir}: {m['documents']} documents, {m['paragraphs']} paragraphs, "
           f"{m['chunks']} chunks, model {m['embed_model']} (dim {m['dimension']})")
+    skipped = m.get("skipped") or []
+    if skipped:
+        print(f"skipped {len(skipped)} file(s):")
+        for item in skipped:
+            print(f"  {item['path']}: {item['reason']}")
     return 0
 
 
@@ -146,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `rag eval --compare A B | head`
+        sys.stderr.close()
+        return 0
     except _known_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

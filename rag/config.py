@@ -40,6 +40,8 @@ class Settings:
     llm_fallback: bool = True
     context_tokens: int = 4096
     answer_tokens: int = 512
+    # Corpus files larger than this (in MiB) are skipped with a warning, never read.
+    max_file_mb: int = 200
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (explicit arguments win)."""

@@ -17,7 +17,14 @@ import numpy as np
 
 from rag.chunking import chunk_paragraphs
 from rag.config import AUTO, Settings
-from rag.documents import CorpusError, file_sha256, find_files, read_document
+from rag.documents import (
+    SUPPORTED_SUFFIXES,
+    CorpusError,
+    Skipped,
+    file_sha256,
+    find_files,
+    read_document,
+)
 from rag.embeddings import Embedder
 from rag.keyword import KeywordIndex
 from rag.paragraphs import split_paragraphs
@@ -46,20 +53,34 @@ class CorpusFile:
     mtime_ns: int
 
 
-def scan_corpus(root: Path, previous: dict[str, Any] | None = None) -> dict[str, CorpusFile]:
+def scan_corpus(root: Path, previous: dict[str, Any] | None = None, *,
+                max_file_mb: int | None = None,
+                skipped: list[Skipped] | None = None) -> dict[str, CorpusFile]:
     """Fingerprints of the corpus files; hashes are reused when size and mtime are unchanged."""
     previous = previous or {}
     out = {}
-    for path in find_files(root):
+    for path in find_files(root, max_file_mb=max_file_mb, skipped=skipped):
         rel = path.relative_to(root).as_posix()
-        stat = path.stat()
-        old = previous.get(rel)
-        if old and old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns:
-            sha = old["sha256"]
-        else:
-            sha = file_sha256(path)
+        try:
+            stat = path.stat()
+            old = previous.get(rel)
+            if old and old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns:
+                sha = old["sha256"]
+            else:
+                sha = file_sha256(path)
+        except OSError as exc:  # vanished or unreadable since it was listed
+            log.warning("skipping %s: cannot read it (%s)", path, exc.strerror or exc)
+            if skipped is not None:
+                skipped.append(Skipped(rel, f"cannot read it ({exc.strerror or exc})"))
+            continue
         out[rel] = CorpusFile(rel, sha, stat.st_size, stat.st_mtime_ns)
     return out
+
+
+def _skip_summary(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return ""
+    return " (skipped: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) + ")"
 
 
 def chunking_settings(settings: Settings) -> dict[str, Any]:
@@ -85,7 +106,7 @@ def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: s
         return "keyword index scheme changed"
     if manifest.get("faiss_index", AUTO) != settings.faiss_index:
         return "vector index type changed"
-    files = scan_corpus(corpus_dir, manifest.get("files"))
+    files = scan_corpus(corpus_dir, manifest.get("files"), max_file_mb=settings.max_file_mb)
     old = {k: v["sha256"] for k, v in (manifest.get("files") or {}).items()}
     new = {k: v.sha256 for k, v in files.items()}
     if old != new:
@@ -134,9 +155,10 @@ def _previous(index_dir: Path, model: str, settings: Settings) -> _Previous:
     return prev
 
 
-def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings
-                  ) -> tuple[list[Paragraph], list[Chunk]]:
-    doc = read_document(corpus_dir / file.path, corpus_dir)
+def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings,
+                  skipped: list[Skipped]) -> tuple[list[Paragraph], list[Chunk]]:
+    doc = read_document(corpus_dir / file.path, corpus_dir, max_file_mb=settings.max_file_mb,
+                        skipped=skipped)
     if doc is None:
         return [], []
     paragraphs = split_paragraphs(doc.text, doc.path)
@@ -148,7 +170,8 @@ def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings
 
 
 def _collect(corpus_dir: Path, files: dict[str, CorpusFile], settings: Settings,
-             prev: _Previous, progress: bool) -> tuple[list[Paragraph], list[Chunk], int]:
+             prev: _Previous, progress: bool, skipped: list[Skipped]
+             ) -> tuple[list[Paragraph], list[Chunk], int]:
     """Paragraphs and chunks of every file; unchanged files are taken from the previous build."""
     from tqdm import tqdm
 
@@ -163,7 +186,7 @@ def _collect(corpus_dir: Path, files: dict[str, CorpusFile], settings: Settings,
                 chunks.append(chunk)
             reused += 1
             continue
-        file_paragraphs, file_chunks = _process_file(corpus_dir, file, settings)
+        file_paragraphs, file_chunks = _process_file(corpus_dir, file, settings, skipped)
         paragraphs.extend(file_paragraphs)
         chunks.extend(file_chunks)
     return paragraphs, chunks, reused
@@ -204,16 +227,21 @@ def build_index(
     with build_lock(index_dir):
         started = time.perf_counter()
         previous = read_manifest(index_dir)
-        files = scan_corpus(corpus_dir, (previous or {}).get("files"))
+        skipped: list[Skipped] = []
+        files = scan_corpus(corpus_dir, (previous or {}).get("files"),
+                            max_file_mb=settings.max_file_mb, skipped=skipped)
         if not files:
             raise CorpusError(
-                f"no .txt or .md files in {corpus_dir}; add documents or point at another folder"
+                f"no usable documents ({', '.join(SUPPORTED_SUFFIXES)}) in {corpus_dir}"
+                f"{_skip_summary(skipped)}; add documents or point at another folder"
             )
         prev = _previous(index_dir, embedder.name, settings) if reuse else _Previous.empty()
-        paragraphs, chunks, reused_files = _collect(corpus_dir, files, settings, prev, progress)
+        paragraphs, chunks, reused_files = _collect(corpus_dir, files, settings, prev, progress,
+                                                    skipped)
         if not chunks:
             raise CorpusError(
-                f"the files in {corpus_dir} hold no readable text; check their encoding or content"
+                f"the files in {corpus_dir} hold no readable text{_skip_summary(skipped)}; "
+                "check their encoding or content"
             )
         vectors, embedded = _embed(chunks, embedder, prev.vectors, progress)
         keyword = KeywordIndex.build([c.text for c in chunks])
@@ -229,6 +257,7 @@ def build_index(
             "documents": len({p.doc for p in paragraphs}),
             "paragraphs": len(paragraphs),
             "chunks": len(chunks),
+            "skipped": [vars(s) for s in skipped],
         }
         write_index(index_dir, manifest=manifest, paragraphs=paragraphs, chunks=chunks,
                     vectors=vectors, keyword=keyword)

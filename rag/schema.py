@@ -24,6 +24,8 @@ class Document:
     text: str
     encoding: str
     sha256: str
+    # The format read: "text", "markdown", "pdf", "docx" or "html" (see ``rag.readers``).
+    kind: str = "text"
 
 
 @dataclass(frozen=True)

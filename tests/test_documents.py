@@ -16,7 +16,8 @@ def test_encodings_are_detected(tmp_path):
     (tmp_path / "utf8.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + TEXT.encode("utf-8"))
     (tmp_path / "gbk.txt").write_bytes(TEXT.encode("gb18030"))
-    (tmp_path / "big5.md").write_bytes("臺灣的企業是經濟的基本細胞，發展離不開企業。".encode("big5"))
+    big5 = "臺灣的企業是經濟的基本細胞，發展離不開企業。"
+    (tmp_path / "big5.md").write_bytes(big5.encode("big5"))
     docs = {d.path: d for d in load_documents(tmp_path)}
     assert docs["utf8.txt"].text == TEXT
     assert docs["bom.txt"].text == TEXT

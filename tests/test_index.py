@@ -151,7 +151,7 @@ def test_load_only_errors_say_how_to_fix(corpus, tmp_path):
 
 def test_empty_or_missing_corpus_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CorpusError, match="no .txt or .md files"):
+    with pytest.raises(CorpusError, match="no usable documents"):
         RAG(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "empty")
     with pytest.raises(CorpusError, match="does not exist"):
         RAG(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "missing")
@@ -181,9 +181,7 @@ def test_update_reads_only_changed_files_and_drops_deleted_ones(corpus, tmp_path
     RAG(index_dir=idx, corpus_dir=corpus)
     (corpus / "new.txt").write_text("新增文件：宁德时代项目落户兖州。", encoding="utf-8")
     (corpus / "sub" / "b.md").unlink()
-    read = []
-    real = indexing.read_document
-    monkeypatch.setattr(indexing, "read_document", lambda p, r: read.append(p.name) or real(p, r))
+    read = _count_reads(monkeypatch, indexing)
     rag = RAG(index_dir=idx, corpus_dir=corpus)
     assert read == ["new.txt"]  # a.txt came from the previous build
     assert set(rag.manifest["files"]) == {"a.txt", "new.txt"}
@@ -197,9 +195,7 @@ def test_rebuild_flag_rereads_everything(corpus, tmp_path, monkeypatch):
 
     idx = tmp_path / "idx"
     RAG(index_dir=idx, corpus_dir=corpus)
-    read = []
-    real = indexing.read_document
-    monkeypatch.setattr(indexing, "read_document", lambda p, r: read.append(p.name) or real(p, r))
+    read = _count_reads(monkeypatch, indexing)
     RAG(index_dir=idx, corpus_dir=corpus, rebuild=True)
     assert sorted(read) == ["a.txt", "b.md"]
 
@@ -213,3 +209,25 @@ def test_approximate_vector_index_by_factory_string(corpus, tmp_path):
     assert [p.chunk_id for p in hnsw.retrieve(question)] == [
         p.chunk_id for p in exact.retrieve(question)
     ]
+
+
+def _count_reads(monkeypatch, indexing) -> list[str]:
+    read: list[str] = []
+    real = indexing.read_document
+
+    def counting(path, root, **kw):
+        read.append(path.name)
+        return real(path, root, **kw)
+
+    monkeypatch.setattr(indexing, "read_document", counting)
+    return read
+
+
+def test_skipped_files_are_recorded_with_reasons(corpus, tmp_path):
+    (corpus / "blob.txt").write_bytes(bytes(range(256)) * 8)
+    (corpus / "empty.md").write_bytes(b"")
+    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus, max_file_mb=1)
+    reasons = {s["path"]: s["reason"] for s in rag.manifest["skipped"]}
+    assert "binary or undecodable" in reasons["blob.txt"]
+    assert "empty" in reasons["empty.md"]
+    assert set(rag.manifest["files"]) >= {"a.txt", "sub/b.md"}

@@ -1,0 +1,69 @@
+"""Readers: the bytes of one file -> plain text for paragraph repair, chosen by file suffix.
+
+Each format is one short module exposing ``read_<format>(data: bytes) -> Extracted`` that
+raises ``ReadError`` (with a reason a user can act on) for a file it cannot use. The libraries
+a format needs are imported on first use, so ``import rag`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from rag.readers.base import Extracted, ReadError, clean_text
+from rag.readers.docx import read_docx
+from rag.readers.html import read_html
+from rag.readers.pdf import read_pdf
+from rag.readers.text import decode_bytes, read_markdown, read_text
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[[bytes], Extracted]
+
+READERS: dict[str, Reader] = {
+    ".txt": read_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".pdf": read_pdf,
+    ".docx": read_docx,
+    ".html": read_html,
+    ".htm": read_html,
+}
+
+
+def reader_for(name: str) -> Reader | None:
+    """The reader for a file name's suffix (case-insensitive), or None if unsupported."""
+    dot = name.rfind(".")
+    return READERS.get(name[dot:].lower()) if dot > 0 else None
+
+
+def extract(data: bytes, name: str) -> Extracted:
+    """Text of a file's bytes, read by its suffix's reader and cleaned of control characters.
+
+    Raises ``ReadError`` for unsupported, empty, binary, damaged, scanned or text-less files.
+    """
+    reader = reader_for(name)
+    if reader is None:
+        supported = " ".join(READERS)
+        raise ReadError(f"unsupported file type; supported: {supported}")
+    if not data:
+        raise ReadError("the file is empty (0 bytes)")
+    try:
+        extracted = reader(data)
+    except ReadError:
+        raise
+    except RecursionError as exc:
+        raise ReadError("its structure is nested too deeply to read") from exc
+    except Exception as exc:  # one odd file must never stop a whole index build
+        log.debug("reader for %s failed", name, exc_info=exc)
+        raise ReadError(f"reading it failed unexpectedly ({type(exc).__name__}: {exc}); "
+                        "please report this with the file") from exc
+    text = clean_text(extracted.text)
+    if not text.strip():
+        raise ReadError("the file holds no text (only blank space or control characters)")
+    return Extracted(text=text, kind=extracted.kind, encoding=extracted.encoding,
+                     warnings=extracted.warnings)
+
+
+__all__ = ["READERS", "Extracted", "ReadError", "Reader", "decode_bytes", "extract",
+           "reader_for"]
