@@ -217,12 +217,15 @@ class RAG:
         question = clean_question(question)
         return self._live[1].search(question, top_k or self.settings.top_k)
 
-    def answerer(self, name: str | None = None) -> Answerer:
+    def answerer(self, name: str | None = None, model: str | None = None) -> Answerer:
+        """The answerer ``name`` (default: the setting) for ``model`` (default: the setting)."""
         name = name or self.settings.llm
+        key = name if not model or name == "extractive" else f"{name}:{model}"
         with self._lock:
-            if name not in self._answerers:
-                self._answerers[name] = make_answerer(name, self.settings)
-            return self._answerers[name]
+            if key not in self._answerers:
+                settings = self.settings.with_overrides(llm_model=model) if model else self.settings
+                self._answerers[key] = make_answerer(name, settings)
+            return self._answerers[key]
 
     def evidence(self, question: str, passages: Sequence[Passage],
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
@@ -230,8 +233,8 @@ class RAG:
         return _evidence(self._live[0], question, passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
-                   history: Sequence[dict[str, str]] = (), llm: str | None = None
-                   ) -> Iterator[str | Answer]:
+                   history: Sequence[dict[str, str]] = (), llm: str | None = None,
+                   model: str | None = None) -> Iterator[str | Answer]:
         """Yield answer text pieces as they are produced, then the final ``Answer``.
 
         With ``history`` (earlier ``{"role", "content"}`` turns) a follow-up is first made
@@ -244,7 +247,7 @@ class RAG:
         run = _Run(question=clean_question(question), started=time.perf_counter(), data=data,
                    retriever=retriever)
         turns = clean_history(history)
-        answerer = self.answerer(llm)
+        answerer = self.answerer(llm, model)
         try:
             yield from self._answer_stream(run, turns, answerer, top_k)
         except Exception as exc:
@@ -294,9 +297,9 @@ class RAG:
 
     def ask(self, question: str, top_k: int | None = None, *,
             history: Sequence[dict[str, str]] = (), llm: str | None = None,
-            stream: bool = False) -> Answer | Iterator[str | Answer]:
+            model: str | None = None, stream: bool = False) -> Answer | Iterator[str | Answer]:
         """Answer ``question`` with citations; ``stream=True`` returns ``ask_stream``'s iterator."""
-        iterator = self.ask_stream(question, top_k, history=history, llm=llm)
+        iterator = self.ask_stream(question, top_k, history=history, llm=llm, model=model)
         if stream:
             return iterator
         final = None

@@ -336,3 +336,8 @@ def test_chosen_by_name_from_env_vars(server, seed_index, monkeypatch):
     # Explicit arguments win over the environment.
     assert RAG(index_dir=seed_index, corpus_dir=SEEDS, llm="extractive").ask(
         QUESTION).backend == "extractive"
+
+
+def test_answerer_is_cached_per_model(seed_rag):
+    first = seed_rag.answerer("extractive", "ignored")
+    assert first is seed_rag.answerer("extractive")

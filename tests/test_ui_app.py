@@ -35,9 +35,9 @@ class RecordingRAG:
         self.manifest = {"embed_model": "m", "documents": 1, "paragraphs": 3, "chunks": 2}
         self.index_dir = Path("/tmp/index")
 
-    def ask_stream(self, question, top_k=None, *, history=(), llm=None):
+    def ask_stream(self, question, top_k=None, *, history=(), llm=None, model=None):
         self.calls.append({"question": question, "top_k": top_k, "history": list(history),
-                           "llm": llm})
+                           "llm": llm, **({"model": model} if model else {})})
         if self.error:
             raise self.error
         try:
@@ -60,8 +60,8 @@ def app_module():
     return ui.app
 
 
-def _run(handlers, question, turns, top_k=3, llm="extractive"):
-    return list(handlers.chat(question, turns, top_k, llm))
+def _run(handlers, question, turns, top_k=3, llm="extractive", model=""):
+    return list(handlers.chat(question, turns, top_k, llm, model))
 
 
 def test_chat_streams_pieces_then_the_cited_answer(app_module):
@@ -212,3 +212,9 @@ def test_run_serves_on_the_given_port_until_closed(app_module, monkeypatch, caps
     built[0].close()
     thread.join(timeout=10)
     assert outcome == [0]
+
+
+def test_chosen_model_reaches_the_answerer(app_module):
+    rag = RecordingRAG()
+    _run(app_module.ChatHandlers(rag), "问题？", [], llm="openai", model=" qwen2.5:7b ")
+    assert rag.calls[0]["llm"] == "openai" and rag.calls[0]["model"] == "qwen2.5:7b"

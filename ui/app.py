@@ -93,7 +93,7 @@ class ChatHandlers:
         self._running: dict[str | None, _Run] = {}
 
     def chat(self, question: str, history: list[Turn], top_k: float, llm: str,
-             request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+             model: str = "", request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream an answer; yields (question box, turns, chat messages, sources panel)."""
         question = (question or "").strip()
         if not question:
@@ -102,17 +102,20 @@ class ChatHandlers:
         key, run = _session_key(request), _Run()
         self._running[key] = run
         try:
-            yield from self._answer(question, history, int(top_k), llm or None, run)
+            yield from self._answer(question, history, int(top_k), llm or None,
+                                    (model or "").strip() or None, run)
         finally:
             if self._running.get(key) is run:
                 del self._running[key]
 
     def _answer(self, question: str, history: list[Turn], top_k: int, llm: str | None,
-                run: _Run) -> Iterator[tuple[Any, ...]]:
+                model: str | None, run: _Run) -> Iterator[tuple[Any, ...]]:
         past, index, turn = session.history_of(history), len(history), Turn(question)
         yield "", [*history, turn], render.chat_messages([*history, turn]), gr.skip()
         try:
-            with closing(self.rag.ask_stream(question, top_k, history=past, llm=llm)) as stream:
+            stream_ = self.rag.ask_stream(question, top_k, history=past, llm=llm,
+                                          **({"model": model} if model else {}))
+            with closing(stream_) as stream:
                 for item in stream:
                     if run.stop:
                         if run.stop == "stop":  # after "clear" the conversation is gone
@@ -191,8 +194,13 @@ class ChatHandlers:
     def footer(self) -> str:
         return render.footer_html(self.rag.manifest, self.rag.index_dir)
 
-    def model(self, answerer: str) -> str:
-        return render.model_label(answerer, self.rag.settings.llm_model)
+    def model(self, answerer: str) -> dict[str, Any]:
+        """The model box: editable for LLM backends, a note for the extractive answerer."""
+        if answerer == "extractive":
+            return gr.update(value="", interactive=False,
+                             placeholder=render.model_label(answerer, ""))
+        return gr.update(value=self.rag.settings.llm_model, interactive=True,
+                         placeholder=render.model_label(answerer, ""))
 
 
 def _api_ask(rag: RAG):
@@ -242,8 +250,11 @@ def build_app(rag: RAG) -> gr.Blocks:
                                           label="检索段落数 · top-k", elem_id="top-k")
                         answerer = gr.Dropdown(choices, value=rag.settings.llm,
                                                label="回答方式 · Answerer", elem_id="answerer")
-                        model = gr.Textbox(h.model(rag.settings.llm), interactive=False,
-                                           label="模型 · Model (RAG_LLM_MODEL)", elem_id="model")
+                        model = gr.Textbox(
+                            "" if rag.settings.llm == "extractive" else rag.settings.llm_model,
+                            interactive=rag.settings.llm != "extractive",
+                            placeholder=render.model_label(rag.settings.llm, ""),
+                            label="模型 · Model (RAG_LLM_MODEL)", elem_id="model")
                 with gr.Accordion(f"文档 · Documents (上传 upload {' '.join(SUPPORTED_SUFFIXES)})",
                                   open=False, elem_id="documents"):
                     files = gr.File(label="选择文件 · Choose files", file_count="multiple",
@@ -259,7 +270,7 @@ def build_app(rag: RAG) -> gr.Blocks:
         act = gr.Button("act", visible="hidden", elem_id="rag-act")
 
         gr.on(
-            [question.submit, send.click], h.chat, [question, turns, top_k, answerer],
+            [question.submit, send.click], h.chat, [question, turns, top_k, answerer, model],
             [question, turns, chatbot, sources], trigger_mode="once", show_progress="hidden",
             api_visibility="private",
         )
