@@ -83,10 +83,14 @@ def bundled_model_path() -> str:
 
 
 def _cached_snapshot(repo_id: str) -> str | None:
+    # Read the cache location now (huggingface_hub fixes it when first imported).
+    cache_dir = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None
+    )
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, local_files_only=True, cache_dir=cache_dir)
     except Exception:
         return None
 
