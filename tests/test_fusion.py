@@ -37,3 +37,16 @@ def test_dense_only_candidates_are_kept():
 )
 def test_dense_weight_follows_unknown_rate(unk, expected):
     assert dense_weight_for(unk) == pytest.approx(expected)
+
+
+def test_partial_selection_matches_a_full_stable_sort():
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 20, size=5000).astype(np.float32)  # many ties
+    expected = [int(i) for i in np.argsort(-scores, kind="stable")[:50] if scores[i] > 0]
+    assert ranks_from_scores(scores, 50) == expected
+
+
+def test_partial_selection_with_few_positive_scores():
+    scores = np.zeros(100_000, dtype=np.float32)
+    scores[[7, 99, 5000]] = [1.0, 3.0, 1.0]
+    assert ranks_from_scores(scores, 50) == [99, 7, 5000]
