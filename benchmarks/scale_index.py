@@ -1,0 +1,264 @@
+"""Index folders of any size, written directly with ``rag.store.write_index``.
+
+An index of ``n`` chunks holds the seed documents' real paragraphs and chunks (so the seed
+questions have their answers) plus ``n - 52`` generated chunks (``synthetic.py``), each one
+paragraph of a generated document of 20 paragraphs. Embedding a million texts on two cores would
+take days, so:
+
+* vectors: real embeddings of every chunk up to ``real_vectors_upto`` chunks; above it the seed
+  chunks keep real vectors and generated chunks get synthetic ones (``synthetic_vectors``);
+* BM25: the real ``KeywordIndex.build`` over the texts up to ``real_bm25_upto`` chunks (timed, the
+  figure for "how long does BM25 take"); above it the same bm25s index is assembled from token ids
+  of pre-tokenized sentences (``composed_keyword_index``), which gives identical scores
+  (``check_keyword_equivalence``) without calling jieba on every chunk.
+
+The manifest is the one ``build_index`` writes, so ``RAG(index_dir=...)`` loads the folder like
+any other index.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+import numpy as np
+from common import SEEDS, mib, peak_rss_bytes, rss_bytes
+from synthetic import SentencePool, chunk_text, compose_chunks
+
+PARAGRAPHS_PER_DOC = 20
+DIMENSION = 384
+
+
+def seed_records() -> tuple[list, list]:
+    """The seeds' real paragraphs and chunks, as ``build_index`` makes them."""
+    from rag.chunking import chunk_paragraphs
+    from rag.paragraphs import split_paragraphs
+
+    paragraphs, chunks = [], []
+    for path in sorted(SEEDS.glob("*.txt")):
+        ps = split_paragraphs(path.read_text(encoding="utf-8"), path.name)
+        paragraphs += ps
+        chunks += chunk_paragraphs(ps)
+    return paragraphs, chunks
+
+
+def generated_records(texts: list[str]) -> tuple[list, list]:
+    """One paragraph and one chunk per text, 20 paragraphs per generated document."""
+    from rag.schema import Chunk, Paragraph, content_id
+
+    paragraphs, chunks = [], []
+    for i, text in enumerate(texts):
+        doc = f"generated/{i // PARAGRAPHS_PER_DOC:06d}.txt"
+        j = i % PARAGRAPHS_PER_DOC
+        line = 2 * j + 3
+        paragraphs.append(Paragraph(doc=doc, index=j, text=text, line_start=line, line_end=line,
+                                    line_starts=((0, line),)))
+        # tokens estimated (cl100k gives ~1.6 per Chinese character); stored, never used in search
+        chunks.append(Chunk(id=content_id(doc, str(j), "0", text), doc=doc, text=text,
+                            paragraphs=(j,), start=0, end=len(text),
+                            n_tokens=int(len(text) * 1.6)))
+    return paragraphs, chunks
+
+
+def synthetic_vectors(n: int, centres: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Unit vectors clustered like real embeddings: a real centre, a second real direction
+    mixed in at a random weight, plus isotropic noise (cosine to the centre ~0.6-0.95).
+    ``centres`` empty gives plain random unit vectors (the worst case for ANN indexes)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIMENSION), dtype=np.float32)
+    step = 100_000
+    for lo in range(0, n, step):
+        m = min(step, n - lo)
+        noise = rng.standard_normal((m, DIMENSION), dtype=np.float32)
+        if len(centres):
+            noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+            a = centres[rng.integers(0, len(centres), m)]
+            b = centres[rng.integers(0, len(centres), m)]
+            mix = rng.uniform(0.0, 0.5, (m, 1)).astype(np.float32)
+            radius = rng.uniform(0.25, 0.8, (m, 1)).astype(np.float32)
+            block = a + mix * b + radius * noise
+        else:
+            block = noise
+        out[lo:lo + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def embed_texts(texts: list[str]) -> np.ndarray:
+    """Real embeddings (normalised, batch 32, one torch thread), cached by content."""
+    from rag.schema import content_id
+
+    cache = common.WORK / "vectors" / f"real-{len(texts)}-{content_id(*texts)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    import torch
+
+    torch.set_num_threads(1)  # measured faster than 2 on this shared box (see tuning.py)
+    model = common.load_model()
+    t0 = time.perf_counter()
+    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=len(texts) > 2000)
+    print(f"embedded {len(texts)} texts in {time.perf_counter() - t0:.0f}s", flush=True)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def pool_for(n: int) -> SentencePool:
+    return SentencePool(int(min(300_000, max(5_000, n))), seed=0)
+
+
+def composed_keyword_index(pool: SentencePool, members: list[tuple[int, ...]],
+                           extra_tokens: list[list[str]]):
+    """The bm25s index ``KeywordIndex.build`` would make, from per-sentence token ids.
+
+    ``extra_tokens`` (the seed chunks' real tokens) come first, then one document per member
+    tuple; each token list equals ``tokenize`` of the chunk text (see synthetic.py)."""
+    from rag.keyword import KeywordIndex, _bm25s
+
+    vocab: dict[str, int] = {}
+
+    def ids(tokens: list[str]) -> list[int]:
+        return [vocab.setdefault(t, len(vocab)) for t in tokens]
+
+    corpus = [ids(t or [""]) for t in extra_tokens]
+    words = [ids(w) for w in pool.words]
+    bigrams = [ids(b) for b in pool.bigrams]
+    for m in members:
+        doc = [t for i in m for t in words[i]] + [t for i in m for t in bigrams[i]]
+        corpus.append(doc or ids([""]))
+    retriever = _bm25s().BM25()
+    retriever.index((corpus, vocab), show_progress=False)
+    return KeywordIndex(retriever, len(corpus))
+
+
+def profile_keyword_build(n: int) -> dict[str, Any]:
+    """``KeywordIndex.build``'s two halves on the n-chunk corpus: jieba tokenizing, then bm25s
+    indexing, each with its time and the growth of peak RSS (what limits it at a million)."""
+    from rag.keyword import _bm25s, tokenize
+
+    texts = [c.text for c in corpus(n)[1]]
+    tokenize("预热")
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    tokens = [tokenize(t) or [""] for t in texts]
+    tokenize_s = time.perf_counter() - t0
+    rss_tokens = rss_bytes()
+    t0 = time.perf_counter()
+    retriever = _bm25s().BM25()
+    retriever.index(tokens, show_progress=False)
+    index_s = time.perf_counter() - t0
+    return {"chunks": n, "tokenize_s": round(tokenize_s, 2), "bm25s_index_s": round(index_s, 2),
+            "tokens_per_chunk": round(sum(map(len, tokens)) / n, 1),
+            "token_lists_rss_mib": mib(rss_tokens - rss0),
+            "peak_rss_growth_mib": mib(peak_rss_bytes() - rss0),
+            "vocabulary": len(retriever.vocab_dict)}
+
+
+def check_keyword_equivalence(a, b, questions: list[str]) -> float:
+    """Largest absolute score difference between two keyword indexes over ``questions``."""
+    worst = 0.0
+    for q in questions:
+        worst = max(worst, float(np.max(np.abs(a.scores(q) - b.scores(q)))))
+    return worst
+
+
+def manifest_for(n_docs: int, paragraphs: int, chunks: int, unk_rate: float,
+                 faiss_index: str) -> dict[str, Any]:
+    from rag.config import load_settings
+    from rag.embeddings import BUNDLED_MODEL
+    from rag.indexing import KEYWORD_SCHEME, chunking_settings
+
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "embed_model": BUNDLED_MODEL,
+        "dimension": DIMENSION,
+        "unk_rate": round(unk_rate, 4),
+        "chunking": chunking_settings(load_settings()),
+        "keyword": KEYWORD_SCHEME,
+        "faiss_index": faiss_index,
+        "files": {},
+        "documents": n_docs,
+        "paragraphs": paragraphs,
+        "chunks": chunks,
+        "synthetic": True,
+    }
+
+
+def index_vectors(n: int, texts: list[str], n_seed: int, real_vectors_upto: int
+                  ) -> tuple[np.ndarray, str]:
+    """The vectors of the n-chunk index and how they were made (see the module docstring)."""
+    if n <= real_vectors_upto:
+        return embed_texts(texts), "real"
+    # centres: the real vectors of the largest real-vector corpus (cached by its build)
+    centres = embed_texts([c.text for c in corpus(min(real_vectors_upto, 10_000))[1]])
+    vectors = synthetic_vectors(n, centres, seed=n)
+    vectors[:n_seed] = centres[:n_seed]  # the seed chunks come first in every corpus
+    return vectors, "synthetic (clustered around real embeddings); seed chunks real"
+
+
+def corpus(n: int) -> tuple[list, list, SentencePool, list[tuple[int, ...]]]:
+    """(paragraphs, chunks, pool, members of the generated chunks) of the n-chunk corpus."""
+    seed_paras, seed_chunks = seed_records()
+    pool = pool_for(n)
+    members = compose_chunks(pool, n - len(seed_chunks), seed=1)
+    gen_paras, gen_chunks = generated_records([chunk_text(pool, m) for m in members])
+    return seed_paras + gen_paras, seed_chunks + gen_chunks, pool, members
+
+
+def build(index_dir: Path, n: int, *, real_vectors_upto: int, real_bm25_upto: int,
+          faiss_index: str = "auto") -> dict[str, Any]:
+    """Write an index of ``n`` chunks into ``index_dir``; returns how it was made and timings."""
+    from rag.keyword import KeywordIndex, tokenize
+    from rag.store import write_index
+
+    stats: dict[str, Any] = {"chunks": n, "faiss_index": faiss_index}
+    t0 = time.perf_counter()
+    paragraphs, chunks, pool, members = corpus(n)
+    seed_chunks = [c for c in chunks if not c.doc.startswith("generated/")]
+    all_texts = [c.text for c in chunks]
+    stats["generate_s"] = round(time.perf_counter() - t0, 2)
+    stats["pool_sentences"] = len(pool.sentences)
+    stats["mean_chars"] = round(sum(map(len, all_texts)) / n, 1)
+
+    t0 = time.perf_counter()
+    vectors, stats["vectors"] = index_vectors(n, all_texts, len(seed_chunks), real_vectors_upto)
+    stats["vectors_s"] = round(time.perf_counter() - t0, 2)
+
+    rss_before = rss_bytes()
+    t0 = time.perf_counter()
+    if n <= real_bm25_upto:
+        keyword = KeywordIndex.build(all_texts)
+        stats["bm25"] = "KeywordIndex.build (jieba on every chunk)"
+    else:
+        keyword = composed_keyword_index(pool, members, [tokenize(c.text) for c in seed_chunks])
+        stats["bm25"] = "composed from per-sentence tokens (identical index, no per-chunk jieba)"
+    stats["bm25_s"] = round(time.perf_counter() - t0, 2)
+    stats["bm25_peak_rss_growth_mib"] = mib(max(0, peak_rss_bytes() - rss_before))
+
+    if n <= 20_000:  # the composed path must give the same scores as the real one
+        composed = composed_keyword_index(pool, members, [tokenize(c.text) for c in seed_chunks])
+        qs = [r["question"] for r in common.load_qa()]
+        stats["composed_vs_real_bm25_max_abs_diff"] = check_keyword_equivalence(
+            keyword, composed, qs)
+
+    sample = all_texts[:: max(1, n // 2000)]
+    unk = _unk_rate(sample)
+    manifest = manifest_for(len({c.doc for c in chunks}), len(paragraphs), n, unk, faiss_index)
+    t0 = time.perf_counter()
+    build_dir = write_index(index_dir, manifest=manifest, paragraphs=paragraphs, chunks=chunks,
+                            vectors=vectors, keyword=keyword)
+    stats["write_s"] = round(time.perf_counter() - t0, 2)
+    stats["disk_bytes"] = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
+    stats["peak_rss_mib"] = mib(peak_rss_bytes())
+    (index_dir / "bench-build.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    return stats
+
+
+def _unk_rate(texts: list[str]) -> float:
+    from rag.embeddings import load_embedder
+
+    return load_embedder("bundled").unk_rate(texts)
