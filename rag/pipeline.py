@@ -25,6 +25,7 @@ from rag.embeddings import (
 )
 from rag.fusion import dense_weight_for
 from rag.indexing import build_index, stale_reason
+from rag.paths import project_path
 from rag.retrieval import Retriever
 from rag.rewrite import clean_history, rewrite_question
 from rag.schema import Answer, Paragraph, Passage
@@ -39,22 +40,12 @@ from rag.store import (
 
 log = logging.getLogger(__name__)
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 
 class QuestionError(ValueError):
     """The question cannot be asked as given (empty, too long)."""
 
 
 MAX_QUESTION_CHARS = 2000
-
-
-def _default_path(value: str) -> Path:
-    """A relative default ('seeds', 'index') resolves against the CWD, else the project root."""
-    path = Path(value)
-    if path.is_absolute() or path.exists() or not (_PROJECT_ROOT / value).exists():
-        return path
-    return _PROJECT_ROOT / value
 
 
 def clean_question(question: str) -> str:
@@ -102,10 +93,10 @@ class RAG:
             **overrides,
         )
         self.index_dir = (
-            Path(index_dir) if index_dir is not None else _default_path(self.settings.index_dir)
+            Path(index_dir) if index_dir is not None else project_path(self.settings.index_dir)
         )
         if corpus_dir is None and index_dir is None:
-            corpus_dir = _default_path(self.settings.corpus_dir)
+            corpus_dir = project_path(self.settings.corpus_dir)
         self.corpus_dir = Path(corpus_dir) if corpus_dir is not None else None
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
