@@ -9,8 +9,9 @@ For each corpus (the seeds, and the seeds plus generated Chinese documents) and 
   same model, batch size, normalisation and torch thread count; the floor our build approaches.
 
 Rounds interleave ours and raw (alternating which goes first) so load from other processes hits
-both; the ratio reported is the median of the per-round ratios ours/raw (target <= 1.10). The first build in the process (jieba
-and tiktoken loading their dictionaries) is a warm-up and reported separately.
+both; the ratio reported is the median of the per-round ratios ours/raw (target <= 1.10). The
+first build in the process (jieba and tiktoken loading their dictionaries) is a warm-up and
+reported separately.
 
     python benchmarks/ingest.py [--quick] [--docs 40] [--rounds 3]
 """
