@@ -31,7 +31,8 @@ def _open_rag(args: argparse.Namespace, *, progress: bool = False):
     from rag.pipeline import RAG
 
     corpus = getattr(args, "corpus", None)
-    overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None)}
+    overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None),
+                 **_store_overrides(args)}
     if args.index and not corpus:
         return RAG(index_dir=args.index, progress=progress, **overrides)
     return RAG(index_dir=args.index, corpus_dir=corpus, progress=progress, **overrides)
@@ -53,6 +54,11 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def _store_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"store": getattr(args, "store", None), "milvus_uri": getattr(args, "milvus_uri", None),
+            "ingest_engine": getattr(args, "engine", None)}
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.config import load_settings
     from rag.pipeline import RAG
@@ -60,9 +66,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = load_settings()
     rag = RAG(index_dir=args.index or settings.index_dir,
               corpus_dir=args.corpus_dir or settings.corpus_dir,
-              rebuild=args.rebuild, progress=True)
+              rebuild=args.rebuild, progress=True, **_store_overrides(args))
     m = rag.manifest
-    print(f"index {rag.index_dir}: {m['documents']} documents, {m['paragraphs']} paragraphs, "
+    print(f"index {rag.location}: {m['documents']} documents, {m['paragraphs']} paragraphs, "
           f"{m['chunks']} chunks, model {m['embed_model']} (dim {m['dimension']})")
     skipped = m.get("skipped") or []
     if skipped:
@@ -97,8 +103,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run(args, lambda: _open_rag(args, progress=True))
 
 
+def _store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", choices=("faiss", "milvus"), default=None,
+                   help="where the index lives (default: faiss, or RAG_STORE)")
+    p.add_argument("--milvus-uri", default=None,
+                   help="Milvus Lite file or http://host:19530 (default: INDEX/milvus.db)")
+
+
 def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     p.add_argument("--index", help="index folder (default: ./index)")
+    _store_options(p)
     if corpus:
         p.add_argument("--corpus", help="corpus folder to (re)build from when stale "
                                         "(default: ./seeds unless --index is given)")
@@ -116,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("corpus_dir", nargs="?", help="folder of .txt/.md files (default: ./seeds)")
     p.add_argument("--index", help="index folder (default: ./index)")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if nothing changed")
+    _store_options(p)
+    p.add_argument("--engine", choices=("local", "ray"), default=None,
+                   help="ingestion engine: local (default) or ray (pip install 'rag-zh[ray]')")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer one question with citations")

@@ -42,6 +42,18 @@ class Settings:
     answer_tokens: int = 512
     # Corpus files larger than this (in MiB) are skipped with a warning, never read.
     max_file_mb: int = 200
+    # Where chunks, vectors and keyword statistics live: "faiss" (files under index_dir) or
+    # "milvus" (Milvus Lite file index_dir/milvus.db, or a server at milvus_uri).
+    store: str = "faiss"
+    milvus_uri: str = ""
+    milvus_collection: str = "rag"
+    # "rag": the foundation's jieba words + CJK bigrams, scored by Milvus's BM25;
+    # "jieba": Milvus's own jieba analyzer on the raw text.
+    milvus_analyzer: str = "rag"
+    # "score": server-side dense and BM25 searches fused here by score; "rrf": Milvus hybrid_search.
+    milvus_fusion: str = "score"
+    # "local": one process; "ray": a Ray Data pipeline (pip install 'rag-zh[ray]').
+    ingest_engine: str = "local"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (explicit arguments win)."""

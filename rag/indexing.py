@@ -155,9 +155,9 @@ def _previous(index_dir: Path, model: str, settings: Settings) -> _Previous:
     return prev
 
 
-def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings,
+def _process_file(corpus_dir: Path, rel: str, settings: Settings,
                   skipped: list[Skipped]) -> tuple[list[Paragraph], list[Chunk]]:
-    doc = read_document(corpus_dir / file.path, corpus_dir, max_file_mb=settings.max_file_mb,
+    doc = read_document(corpus_dir / rel, corpus_dir, max_file_mb=settings.max_file_mb,
                         skipped=skipped)
     if doc is None:
         return [], []
@@ -167,29 +167,6 @@ def _process_file(corpus_dir: Path, file: CorpusFile, settings: Settings,
     chunks = chunk_paragraphs(paragraphs, chunk_tokens=settings.chunk_tokens,
                               overlap_tokens=settings.chunk_overlap)
     return paragraphs, chunks
-
-
-def _collect(corpus_dir: Path, files: dict[str, CorpusFile], settings: Settings,
-             prev: _Previous, progress: bool, skipped: list[Skipped]
-             ) -> tuple[list[Paragraph], list[Chunk], int]:
-    """Paragraphs and chunks of every file; unchanged files are taken from the previous build."""
-    from tqdm import tqdm
-
-    paragraphs: list[Paragraph] = []
-    chunks: list[Chunk] = []
-    reused = 0
-    for rel, file in tqdm(files.items(), desc="reading", unit="file", disable=not progress):
-        if prev.files.get(rel) == file.sha256 and rel in prev.paragraphs:
-            paragraphs.extend(prev.paragraphs[rel])
-            for chunk, vector in prev.chunks.get(rel, []):
-                prev.vectors.setdefault(content_id(chunk.text), vector)
-                chunks.append(chunk)
-            reused += 1
-            continue
-        file_paragraphs, file_chunks = _process_file(corpus_dir, file, settings, skipped)
-        paragraphs.extend(file_paragraphs)
-        chunks.extend(file_chunks)
-    return paragraphs, chunks, reused
 
 
 def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray],
@@ -208,6 +185,92 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray]
     return vectors, len(missing)
 
 
+@dataclass
+class Processed:
+    """One corpus file read, repaired, chunked and embedded (rows of ``vectors`` match chunks)."""
+
+    path: str
+    paragraphs: list[Paragraph]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+ENGINES = ("local", "ray")
+
+
+def process_files(corpus_dir: Path, paths: list[str], settings: Settings, embedder: Embedder, *,
+                  cache: dict[str, np.ndarray] | None = None, engine: str = "local",
+                  progress: bool = False, skipped: list[Skipped] | None = None
+                  ) -> tuple[list[Processed], int]:
+    """Read, repair, chunk and embed ``paths``; returns them in order and how many were embedded.
+
+    ``local`` runs in this process and embeds only chunk texts ``cache`` lacks; ``ray`` runs the
+    same stages as a Ray Data pipeline (``rag.ray_ingest``) on the configured Ray cluster.
+    """
+    from tqdm import tqdm
+
+    skipped = skipped if skipped is not None else []
+    if engine == "ray":
+        from rag.ray_ingest import process_files_ray
+
+        choice = getattr(embedder, "choice", None)
+        if choice is None:
+            raise ValueError("the ray engine needs a sentence-transformers embedder")
+        results = process_files_ray(corpus_dir, paths, settings, choice, progress=progress)
+        out = []
+        for r in results:
+            skipped.extend(r.skipped)
+            out.append(Processed(r.path, r.paragraphs, r.chunks, r.vectors))
+        return out, sum(len(r.chunks) for r in out)
+    if engine != "local":
+        raise ValueError(f"unknown ingest engine {engine!r}; use one of {', '.join(ENGINES)}")
+    parsed = []
+    for rel in tqdm(paths, desc="reading", unit="file", disable=not progress):
+        file_paragraphs, file_chunks = _process_file(corpus_dir, rel, settings, skipped)
+        parsed.append((rel, file_paragraphs, file_chunks))
+    everything = [c for _, _, file_chunks in parsed for c in file_chunks]
+    vectors, embedded = _embed(everything, embedder, cache or {}, progress)
+    out, row = [], 0
+    for rel, file_paragraphs, file_chunks in parsed:
+        out.append(Processed(rel, file_paragraphs, file_chunks,
+                             vectors[row:row + len(file_chunks)]))
+        row += len(file_chunks)
+    return out, embedded
+
+
+def _collect(corpus_dir: Path, files: dict[str, CorpusFile], settings: Settings,
+             prev: _Previous, embedder: Embedder, progress: bool, skipped: list[Skipped],
+             engine: str) -> tuple[list[Paragraph], list[Chunk], np.ndarray, int, int]:
+    """Paragraphs, chunks and vectors of every file; unchanged files come from the previous build.
+
+    Returns them with the number of reused files and of embedded chunks.
+    """
+    fresh_paths = [rel for rel, f in files.items()
+                   if not (prev.files.get(rel) == f.sha256 and rel in prev.paragraphs)]
+    processed, embedded = process_files(corpus_dir, fresh_paths, settings, embedder,
+                                        cache=prev.vectors, engine=engine, progress=progress,
+                                        skipped=skipped)
+    fresh = {p.path: p for p in processed}
+    paragraphs: list[Paragraph] = []
+    chunks: list[Chunk] = []
+    parts: list[np.ndarray] = []
+    for rel in files:
+        if rel in fresh:
+            paragraphs.extend(fresh[rel].paragraphs)
+            chunks.extend(fresh[rel].chunks)
+            parts.append(fresh[rel].vectors)
+            continue
+        paragraphs.extend(prev.paragraphs[rel])
+        old = prev.chunks.get(rel, [])
+        chunks.extend(c for c, _ in old)
+        if old:
+            parts.append(np.vstack([v for _, v in old]))
+    dim = embedder.dimension
+    vectors = (np.vstack(parts).astype(np.float32) if parts
+               else np.zeros((0, dim), dtype=np.float32))
+    return paragraphs, chunks, vectors, len(files) - len(fresh_paths), embedded
+
+
 def build_index(
     corpus_dir: Path,
     index_dir: Path,
@@ -216,6 +279,7 @@ def build_index(
     *,
     progress: bool = False,
     reuse: bool = True,
+    engine: str = "local",
 ) -> IndexData:
     """Build and atomically publish an index of ``corpus_dir``; returns it loaded.
 
@@ -236,14 +300,13 @@ def build_index(
                 f"{_skip_summary(skipped)}; add documents or point at another folder"
             )
         prev = _previous(index_dir, embedder.name, settings) if reuse else _Previous.empty()
-        paragraphs, chunks, reused_files = _collect(corpus_dir, files, settings, prev, progress,
-                                                    skipped)
+        paragraphs, chunks, vectors, reused_files, embedded = _collect(
+            corpus_dir, files, settings, prev, embedder, progress, skipped, engine)
         if not chunks:
             raise CorpusError(
                 f"the files in {corpus_dir} hold no readable text{_skip_summary(skipped)}; "
                 "check their encoding or content"
             )
-        vectors, embedded = _embed(chunks, embedder, prev.vectors, progress)
         keyword = KeywordIndex.build([c.text for c in chunks])
         manifest = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -14,7 +14,7 @@ from typing import Any
 from rag.answerers import make_answerer
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.llm import LLMAnswerer, LLMError
-from rag.config import AUTO, Settings, load_settings
+from rag.config import AUTO, ConfigError, Settings, load_settings
 from rag.documents import find_files
 from rag.embeddings import (
     BUNDLED_MODEL,
@@ -30,7 +30,6 @@ from rag.retrieval import Retriever
 from rag.rewrite import clean_history, rewrite_question
 from rag.schema import Answer, Paragraph, Passage
 from rag.store import (
-    IndexData,
     IndexFormatError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -105,10 +104,35 @@ class RAG:
         if isinstance(llm, Answerer):
             self._answerers[llm.name] = llm
             self.settings = self.settings.with_overrides(llm=llm.name)
+        self._milvus = self._milvus_store()
         self._data = self._open(rebuild=rebuild, progress=progress)
         # The live (index, retriever) pair, swapped as one reference so that every question is
         # answered entirely from one index even while reindex() runs in another thread.
         self._live = (self._data, self._make_retriever(self._data))
+
+    def _milvus_store(self):
+        store = self.settings.store
+        if store == "faiss":
+            return None
+        if store != "milvus":
+            raise ConfigError(f"unknown store {store!r}; use faiss or milvus (RAG_STORE)")
+        from rag.milvus import MilvusStore
+
+        return MilvusStore(self.settings, self.index_dir)
+
+    def _current(self) -> tuple[Any, Any]:
+        """The live (index, retriever); for Milvus, follows generations other processes publish."""
+        live = self._live
+        if self._milvus is None:
+            return live
+        data = self._milvus.snapshot()
+        if data is live[0]:
+            return live
+        with self._lock:
+            if self._live[0] is not data:
+                self._data = data
+                self._live = (data, self._make_retriever(data))
+            return self._live
 
     # -- index ---------------------------------------------------------------------------
 
@@ -116,16 +140,34 @@ class RAG:
         setting = self.settings.embed_model
         return None if setting in ("", AUTO) else setting
 
-    def _open(self, *, rebuild: bool, progress: bool) -> IndexData:
-        manifest = read_manifest(self.index_dir)
+    def _read_manifest(self) -> dict[str, Any] | None:
+        if self._milvus is not None:
+            return self._milvus.manifest()
+        return read_manifest(self.index_dir)
+
+    def _load(self) -> Any:
+        return self._milvus.snapshot() if self._milvus is not None else load_index(self.index_dir)
+
+    def _build(self, model: str, *, progress: bool, rebuild: bool) -> Any:
+        engine = self.settings.ingest_engine
+        if self._milvus is not None:
+            return self._milvus.update(self.corpus_dir, self.settings, self.embedder(model),
+                                       rebuild=rebuild, engine=engine, progress=progress)
+        return build_index(self.corpus_dir, self.index_dir, self.settings, self.embedder(model),
+                           progress=progress, reuse=not rebuild, engine=engine)
+
+    def _open(self, *, rebuild: bool, progress: bool) -> Any:
+        manifest = self._read_manifest()
         explicit = self._explicit_model()
         if self.corpus_dir is None:
             if manifest is None:
+                where = self._milvus.label if self._milvus is not None else self.index_dir
                 raise IndexNotFoundError(
-                    f"no index in {self.index_dir}; build one with: "
+                    f"no index in {where}; build one with: "
                     f"rag index CORPUS_DIR --index {self.index_dir}"
+                    + (" --store milvus" if self._milvus is not None else "")
                 )
-            data = load_index(self.index_dir)
+            data = self._load()
             if explicit and _canonical(explicit) != data.manifest.get("embed_model"):
                 raise IndexMismatchError(
                     f"index in {self.index_dir} was built with embedding model "
@@ -136,17 +178,20 @@ class RAG:
             return data
         find_files(self.corpus_dir)  # fail on a missing folder before loading any model
         model = self._model_for_build(manifest)
-        reason = "rebuild requested" if rebuild else stale_reason(
-            self.index_dir, self.corpus_dir, self.settings, model
-        )
+        if rebuild:
+            reason = "rebuild requested"
+        elif self._milvus is not None:
+            reason = self._milvus.stale_reason(self.corpus_dir, self.settings, model)
+        else:
+            reason = stale_reason(self.index_dir, self.corpus_dir, self.settings, model)
         if reason is None:
             try:
-                return load_index(self.index_dir)
+                return self._load()
             except IndexFormatError as exc:
                 reason = f"existing index unusable ({exc})"
-        log.info("building index in %s: %s", self.index_dir, reason)
-        return build_index(self.corpus_dir, self.index_dir, self.settings, self.embedder(model),
-                           progress=progress, reuse=not rebuild)
+        log.info("building index in %s: %s", self._milvus.label if self._milvus is not None
+                 else self.index_dir, reason)
+        return self._build(model, progress=progress, rebuild=rebuild)
 
     def _model_for_build(self, manifest: dict[str, Any] | None) -> str:
         explicit = self._explicit_model()
@@ -173,22 +218,26 @@ class RAG:
                 )
             return self._embedder
 
-    def _make_retriever(self, data: IndexData) -> Retriever:
+    def _make_retriever(self, data: Any) -> Any:
         weight = self.settings.dense_weight
         if weight in ("", AUTO):
             needs_dense = dense_weight_for(float(data.manifest.get("unk_rate", 0))) > 0
         else:
             needs_dense = float(weight) > 0
         embedder = self.embedder(data.manifest["embed_model"]) if needs_dense else None
+        if self._milvus is not None:
+            from rag.milvus import MilvusRetriever
+
+            return MilvusRetriever(data, embedder, dense_weight=weight,
+                                   fusion=self.settings.milvus_fusion)
         return Retriever(data, embedder, dense_weight=weight)
 
     def reindex(self, *, progress: bool = False) -> None:
         """Rebuild from the corpus folder and switch to the new index without downtime."""
         if self.corpus_dir is None:
             raise IndexNotFoundError("this RAG has no corpus folder to rebuild from")
-        data = build_index(self.corpus_dir, self.index_dir, self.settings,
-                           self.embedder(self._model_for_build(self._data.manifest)),
-                           progress=progress)
+        data = self._build(self._model_for_build(self._data.manifest), progress=progress,
+                           rebuild=False)
         retriever = self._make_retriever(data)
         with self._lock:
             self._data = data
@@ -196,17 +245,30 @@ class RAG:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return self._data.manifest
+        return self._current()[0].manifest
+
+    @property
+    def version(self) -> str:
+        """Which published state answers now: a build folder, or a Milvus build@generation."""
+        data = self._current()[0]
+        if self._milvus is not None:
+            return f"{data.names.build}@{data.gen}"
+        return Path(data.path).name
+
+    @property
+    def location(self) -> str:
+        """Where the index lives (a folder, or the Milvus store's URI and name)."""
+        return self._milvus.label if self._milvus is not None else str(self.index_dir)
 
     def document(self, doc: str) -> list[Paragraph]:
         """All paragraphs of one indexed document, in order; empty if ``doc`` is not indexed."""
-        return self._live[0].document(doc)
+        return self._current()[0].document(doc)
 
     # -- querying ------------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._live[1].search(question, top_k or self.settings.top_k)
+        return self._current()[1].search(question, top_k or self.settings.top_k)
 
     def answerer(self, name: str | None = None, model: str | None = None) -> Answerer:
         """The answerer ``name`` (default: the setting) for ``model`` (default: the setting)."""
@@ -221,7 +283,7 @@ class RAG:
     def evidence(self, question: str, passages: Sequence[Passage],
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
         """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
-        return _evidence(self._live[0], question, passages, history)
+        return _evidence(self._current()[0], question, passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None,
@@ -234,7 +296,7 @@ class RAG:
         the extractive answer follows with ``Answer.notice`` saying why; the final ``Answer``
         then supersedes any pieces already streamed.
         """
-        data, retriever = self._live
+        data, retriever = self._current()
         run = _Run(question=clean_question(question), started=time.perf_counter(), data=data,
                    retriever=retriever)
         turns = clean_history(history)
@@ -301,7 +363,7 @@ class RAG:
         return final
 
 
-def _evidence(data: IndexData, question: str, passages: Sequence[Passage],
+def _evidence(data: Any, question: str, passages: Sequence[Passage],
               history: Sequence[dict[str, str]]) -> Evidence:
     return Evidence(
         question=question,
@@ -319,8 +381,8 @@ class _Run:
 
     question: str
     started: float
-    data: IndexData
-    retriever: Retriever
+    data: Any  # IndexData or MilvusSnapshot
+    retriever: Any  # Retriever or MilvusRetriever
     standalone: str | None = None
     passages: list[Passage] | None = None
     retrieved: float | None = None

@@ -72,23 +72,29 @@ class Retriever:
     def _passage(self, chunk: Chunk, score: float, rank: int, channels: dict[str, float],
                  terms: list[str]) -> Passage:
         paras = [self.data.paragraphs[(chunk.doc, i)] for i in chunk.paragraphs]
-        main = _main_paragraph(paras, terms)
-        first, last = paras[0], paras[-1]
-        lines = (
-            first.lines_of(chunk.start, len(first.text))[0],
-            last.lines_of(0 if len(paras) > 1 else chunk.start, chunk.end)[1],
-        )
-        return Passage(
-            chunk_id=chunk.id,
-            doc=chunk.doc,
-            paragraph=main.index,
-            paragraphs=chunk.paragraphs,
-            text=chunk.text,
-            score=score,
-            lines=lines,
-            rank=rank,
-            channel_scores=channels,
-        )
+        return make_passage(chunk, paras, score, rank, channels, terms)
+
+
+def make_passage(chunk: Chunk, paras: list[Paragraph], score: float, rank: int,
+                 channels: dict[str, float], terms: list[str]) -> Passage:
+    """A ``Passage`` for ``chunk``, whose paragraphs are ``paras``, cited at its best paragraph."""
+    main = _main_paragraph(paras, terms)
+    first, last = paras[0], paras[-1]
+    lines = (
+        first.lines_of(chunk.start, len(first.text))[0],
+        last.lines_of(0 if len(paras) > 1 else chunk.start, chunk.end)[1],
+    )
+    return Passage(
+        chunk_id=chunk.id,
+        doc=chunk.doc,
+        paragraph=main.index,
+        paragraphs=chunk.paragraphs,
+        text=chunk.text,
+        score=score,
+        lines=lines,
+        rank=rank,
+        channel_scores=channels,
+    )
 
 
 def _main_paragraph(paras: list[Paragraph], terms: list[str]) -> Paragraph:

@@ -192,7 +192,7 @@ class ChatHandlers:
         return render.upload_report_html(report), self.footer(), None
 
     def footer(self) -> str:
-        return render.footer_html(self.rag.manifest, self.rag.index_dir)
+        return render.footer_html(self.rag.manifest, self.rag.location)
 
     def model(self, answerer: str) -> dict[str, Any]:
         """The model box: editable for LLM backends, a note for the extractive answerer."""
@@ -311,6 +311,6 @@ def run(args: argparse.Namespace, rag: RAG) -> int:
                     args.host)
     demo = build_app(rag)
     url = launch(demo, host=args.host, port=args.port, max_file_mb=rag.settings.max_file_mb)
-    print(f"chat UI at {url} (offline; index {rag.index_dir}; Ctrl-C to stop)", flush=True)
+    print(f"chat UI at {url} (offline; index {rag.location}; Ctrl-C to stop)", flush=True)
     demo.block_thread()  # returns on Ctrl-C, after closing the server
     return 0
