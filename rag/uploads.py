@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Literal
 
 from rag.documents import SUPPORTED_SUFFIXES, max_file_bytes
 from rag.readers import ReadError, extract
-from rag.store import read_manifest
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -206,7 +205,7 @@ def add_documents(
 
 def _copy_and_index(rag: RAG, corpus: Path, accepted: list[_Accepted],
                     outcomes: list[FileOutcome], report: Progress) -> UploadReport:
-    before = (read_manifest(rag.index_dir) or {}).get("files")
+    before = rag.version
     copied: list[Path] = []
     try:
         for item in accepted:
@@ -230,14 +229,14 @@ def _copy_and_index(rag: RAG, corpus: Path, accepted: list[_Accepted],
     return UploadReport(tuple(added + outcomes))
 
 
-def _undo(rag: RAG, copied: list[Path], files_before: dict | None) -> None:
+def _undo(rag: RAG, copied: list[Path], version_before: str) -> None:
     for path in copied:
         path.unlink(missing_ok=True)
     # The rebuild may have published an index of the new files before failing: rebuild it
     # from the restored corpus (unchanged chunks reuse their stored vectors).
-    if (read_manifest(rag.index_dir) or {}).get("files") != files_before:
+    if rag.version != version_before:
         try:
             rag.reindex()
         except Exception:
             log.exception("could not restore the index in %s; rebuild it with rag index",
-                          rag.index_dir)
+                          rag.location)

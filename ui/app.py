@@ -214,6 +214,22 @@ def _api_ask(rag: RAG):
     return ask
 
 
+def _api_reindex(rag: RAG):
+    def reindex() -> dict[str, Any]:
+        """Re-read the corpus folder and publish what changed; returns the live index state.
+
+        With several replicas on one Milvus store, one replica updates and the others follow.
+        """
+        if rag.corpus_dir is None:
+            raise gr.Error("this app has no corpus folder to re-read; start it with --corpus DIR")
+        rag.reindex()
+        m = rag.manifest
+        return {"version": rag.version, "location": rag.location, "documents": m["documents"],
+                "chunks": m["chunks"]}
+
+    return reindex
+
+
 def build_app(rag: RAG) -> gr.Blocks:
     """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles)."""
     h = ChatHandlers(rag)
@@ -284,6 +300,7 @@ def build_app(rag: RAG) -> gr.Blocks:
         answerer.change(h.model, answerer, model, api_visibility="private")
         add.click(h.upload, files, [report, footer, files], api_visibility="private")
         gr.api(_api_ask(rag), api_name="ask")
+        gr.api(_api_reindex(rag), api_name="reindex")
     return demo
 
 
