@@ -22,8 +22,15 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from rag.pipeline import QuestionError
     from rag.store import StoreError
 
-    return (ConfigError, CorpusError, DatasetError, EmbeddingError, QuestionError, StoreError,
-            OSError)
+    errors: list[type[BaseException]] = [ConfigError, CorpusError, DatasetError, EmbeddingError,
+                                          QuestionError, StoreError, OSError]
+    try:  # the Milvus client's own errors (a server that went away, a refused request)
+        from pymilvus.exceptions import MilvusException
+
+        errors.append(MilvusException)
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 def _open_rag(args: argparse.Namespace, *, progress: bool = False):
