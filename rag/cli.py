@@ -20,10 +20,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from rag.embeddings import EmbeddingError
     from rag.evaluation.dataset import DatasetError
     from rag.pipeline import QuestionError
+    from rag.ray_ingest import RayUnavailableError
     from rag.store import StoreError
 
     errors: list[type[BaseException]] = [ConfigError, CorpusError, DatasetError, EmbeddingError,
-                                          QuestionError, StoreError, OSError]
+                                          QuestionError, StoreError, OSError,
+                                          RayUnavailableError]
     try:  # the Milvus client's own errors (a server that went away, a refused request)
         from pymilvus.exceptions import MilvusException
 
