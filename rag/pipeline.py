@@ -25,6 +25,7 @@ from rag.embeddings import (
 )
 from rag.fusion import dense_weight_for
 from rag.indexing import build_index, stale_reason
+from rag.keyword import tokenize
 from rag.paths import project_path
 from rag.retrieval import Retriever
 from rag.rewrite import clean_history, rewrite_question
@@ -365,6 +366,9 @@ class RAG:
 
 def _evidence(data: Any, question: str, passages: Sequence[Passage],
               history: Sequence[dict[str, str]]) -> Evidence:
+    prefetch = getattr(data.keyword, "prefetch", None)
+    if prefetch is not None:  # a remote store: one request for the question's term statistics
+        prefetch(set(tokenize(question)))
     return Evidence(
         question=question,
         passages=tuple(passages),

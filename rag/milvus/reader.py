@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.fusion import dense_weight_for, fuse_scores
-from rag.keyword import content_terms, tokenize
+from rag.keyword import content_terms
 from rag.milvus.client import Names, live_filter, quote
 from rag.milvus.writer import query_all, query_terms, term_frequencies
 from rag.retrieval import CANDIDATES, ChannelWeights, make_passage
@@ -32,6 +32,7 @@ from rag.schema import Chunk, Paragraph, Passage
 FUSIONS = ("score", "rrf")
 RRF_K = 60
 _CHUNK_OUT = ["chunk_id", "doc", "paragraphs", "start", "end", "n_tokens", "text"]
+_PARAGRAPH_OUT = ["doc", "idx", "text", "line_start", "line_end", "line_starts", "page"]
 _CACHE_LIMIT = 50_000
 
 
@@ -56,20 +57,27 @@ class _Paragraphs(Mapping[tuple[str, int], Paragraph]):
         self._cache: dict[tuple[str, int], Paragraph] = {}
         self._lock = threading.Lock()
 
-    def prefetch(self, keys: set[tuple[str, int]]) -> None:
+    def prefetch(self, keys: set[tuple[str, int]], born: dict[str, int] | None = None) -> None:
+        """Fetch paragraphs in one request: by primary key when the generation that wrote
+        their document is known (``born``, from the chunk rows), else by a filter."""
         missing = sorted(k for k in keys if k not in self._cache)
         if not missing:
             return
+        born = born or {}
+        by_pk = [f"{born[d]}:{d}#{i}" for d, i in missing if d in born]
+        rows = (self._s.client.query(self._s.names.paragraphs, ids=by_pk,
+                                     output_fields=_PARAGRAPH_OUT) if by_pk else [])
         by_doc: dict[str, list[int]] = {}
         for doc, i in missing:
-            by_doc.setdefault(doc, []).append(i)
-        clauses = [f"(doc == {quote(d)} and idx in {sorted(ix)})" for d, ix in by_doc.items()]
-        rows = self._s.client.query(
-            self._s.names.paragraphs,
-            filter=f"({' or '.join(clauses)}) and {live_filter(self._s.gen)}",
-            output_fields=["doc", "idx", "text", "line_start", "line_end", "line_starts", "page"],
-            limit=len(missing) + 10,
-        )
+            if doc not in born:
+                by_doc.setdefault(doc, []).append(i)
+        if by_doc:
+            clauses = [f"(doc == {quote(d)} and idx in {sorted(ix)})" for d, ix in by_doc.items()]
+            rows += self._s.client.query(
+                self._s.names.paragraphs,
+                filter=f"({' or '.join(clauses)}) and {live_filter(self._s.gen)}",
+                output_fields=_PARAGRAPH_OUT, limit=len(missing) + 10,
+            )
         with self._lock:
             if len(self._cache) > _CACHE_LIMIT:
                 self._cache.clear()
@@ -143,8 +151,7 @@ class MilvusSnapshot:
 
     def document(self, doc: str) -> list[Paragraph]:
         rows = query_all(self.client, self.names.paragraphs,
-                         f"doc == {quote(doc)} and {live_filter(self.gen)}",
-                         ["doc", "idx", "text", "line_start", "line_end", "line_starts", "page"])
+                         f"doc == {quote(doc)} and {live_filter(self.gen)}", _PARAGRAPH_OUT)
         return sorted((_paragraph(r) for r in rows), key=lambda p: p.index)
 
     def documents(self) -> list[str]:
@@ -175,7 +182,6 @@ class MilvusRetriever:
     def search(self, question: str, top_k: int = 5) -> list[Passage]:
         limit = max(CANDIDATES, top_k * 4)
         weights = self.weights(question)
-        self.data.keyword.prefetch(set(tokenize(question)))
         query_vec = None
         if weights.dense > 0 and self.embedder is not None:
             query_vec = self.embedder.embed([question], query=True)[0]
@@ -184,11 +190,15 @@ class MilvusRetriever:
         else:
             ranked = self._score_fusion(question, query_vec, weights, limit)
         ranked = ranked[:top_k]
-        self.data.paragraphs.prefetch({(c.doc, i) for c, _, _ in ranked for i in c.paragraphs})
+        # A row's key is "<generation that wrote it>:<chunk id>"; its document's paragraphs were
+        # written in the same generation, so they can be fetched by primary key.
+        self.data.paragraphs.prefetch({(c.doc, i) for _, c, _, _ in ranked for i in c.paragraphs},
+                                      born={c.doc: int(pk.split(":", 1)[0])
+                                            for pk, c, _, _ in ranked})
         terms = content_terms(question)
         return [make_passage(c, [self.data.paragraphs[(c.doc, i)] for i in c.paragraphs], score,
                              rank, channels, terms)
-                for rank, (c, score, channels) in enumerate(ranked)]
+                for rank, (_, c, score, channels) in enumerate(ranked)]
 
     def _search(self, data: Any, field: str, metric: str, limit: int, fields: list[str]
                 ) -> list[dict[str, Any]]:
@@ -201,7 +211,7 @@ class MilvusRetriever:
 
     def _score_fusion(self, question: str, query_vec: np.ndarray | None,
                       weights: ChannelWeights, limit: int
-                      ) -> list[tuple[Chunk, float, dict[str, float]]]:
+                      ) -> list[tuple[str, Chunk, float, dict[str, float]]]:
         chunks: dict[str, Chunk] = {}
         keyword: dict[int, float] = {}
         dense: dict[int, float] = {}
@@ -233,11 +243,11 @@ class MilvusRetriever:
             channels = {"keyword": keyword[i]}
             if i in dense:
                 channels["dense"] = dense[i]
-            out.append((chunks[by_index[i]], score, channels))
+            out.append((by_index[i], chunks[by_index[i]], score, channels))
         return out
 
     def _rrf(self, question: str, query_vec: np.ndarray, limit: int
-             ) -> list[tuple[Chunk, float, dict[str, float]]]:
+             ) -> list[tuple[str, Chunk, float, dict[str, float]]]:
         from pymilvus import AnnSearchRequest, RRFRanker
 
         expr = live_filter(self.data.gen)
@@ -251,6 +261,6 @@ class MilvusRetriever:
         hits = self.data.client.hybrid_search(self.data.names.chunks, requests,
                                               ranker=RRFRanker(RRF_K), limit=limit,
                                               output_fields=_CHUNK_OUT)
-        return [(_chunk(h["entity"]), float(h["distance"]), {"rrf": float(h["distance"])})
+        return [(h["id"], _chunk(h["entity"]), float(h["distance"]), {"rrf": float(h["distance"])})
                 for h in (hits[0] if hits else [])]
 

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 INSERT_BATCH = 1000
 FILTER_BATCH = 200  # values per "x in [...]" filter
+QUERY_LIMIT = 16384  # Milvus's largest result window for one query
 CHUNK_FIELDS = ["pk", "chunk_id", "doc", "paragraphs", "start", "end", "n_tokens", "content",
                 "text", "keywords", "born", "died", "dense"]
 PARAGRAPH_FIELDS = ["pk", "doc", "idx", "text", "line_start", "line_end", "line_starts", "page",
@@ -173,8 +174,14 @@ def _term_counts(texts: Iterable[str]) -> Counter[str]:
 def term_frequencies(client: Any, names: Names, terms: list[str], gen: int) -> dict[str, int]:
     """Document frequency of ``terms`` at generation ``gen`` (latest row per term)."""
     out: dict[str, tuple[int, int]] = {}
+    fields = ["term", "df", "gen"]
     for expr in _in("term", terms):
-        for r in query_all(client, names.terms, f"{expr} and gen <= {gen}", ["term", "df", "gen"]):
+        expr = f"{expr} and gen <= {gen}"
+        # One plain query (an iterator costs extra round trips); page only if it is full.
+        rows = client.query(names.terms, filter=expr, output_fields=fields, limit=QUERY_LIMIT)
+        if len(rows) >= QUERY_LIMIT:
+            rows = list(query_all(client, names.terms, expr, fields))
+        for r in rows:
             if r["term"] not in out or r["gen"] > out[r["term"]][0]:
                 out[r["term"]] = (r["gen"], r["df"])
     return {t: df for t, (_, df) in out.items()}
