@@ -16,10 +16,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import ROOT
 
 from rag.milvus.client import forget
 from rag.pipeline import RAG
-from tests.conftest import ROOT
 
 START_TIMEOUT = 240
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SEEDS
 
 from rag.milvus.client import forget_all
 from rag.pipeline import RAG
-from tests.conftest import ROOT, SEEDS
 
 STORES = ["faiss", "milvus"]
 
