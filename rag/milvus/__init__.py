@@ -22,6 +22,7 @@ from rag.milvus.client import (
     Names,
     connect,
     default_uri,
+    dense_index_type,
     read_manifest,
     read_pointer,
 )
@@ -94,5 +95,6 @@ class MilvusStore:
         """Bring the store up to date with ``corpus_dir`` (one builder at a time per host)."""
         with build_lock(self.index_dir):
             update_store(self.client, self.name, Path(corpus_dir), settings, embedder,
-                         rebuild=rebuild, engine=engine, progress=progress)
+                         rebuild=rebuild, engine=engine, progress=progress,
+                         dense_index=dense_index_type(self.uri))
         return self.snapshot()

@@ -31,9 +31,8 @@ from rag.schema import Chunk, Paragraph, Passage
 
 FUSIONS = ("score", "rrf")
 RRF_K = 60
-# HNSW breadth for the dense channel (Milvus Lite's AUTOINDEX is HNSW; a server's AUTOINDEX
-# takes it too). With ef = k = 50 recall@10 was 0.818 at 100k chunks
-# (benchmarks/results/milvus_vs_faiss.md); the FAISS store searches HNSW with 256.
+# Search breadth for a server's HNSW AUTOINDEX, as the FAISS store searches HNSW (Milvus Lite
+# ignores it: the store builds an exact FLAT index there, see client.dense_index_type).
 DENSE_EF = 256
 _CHUNK_OUT = ["chunk_id", "doc", "paragraphs", "start", "end", "n_tokens", "text"]
 _PARAGRAPH_OUT = ["doc", "idx", "text", "line_start", "line_end", "line_starts", "page"]

@@ -211,7 +211,8 @@ def _plan(client: Any, names_base: str, settings: Settings, model: str, rebuild:
 
 def update_store(client: Any, names_base: str, corpus_dir: Path, settings: Settings,
                  embedder: Embedder, *, rebuild: bool = False, engine: str = "local",
-                 progress: bool = False) -> tuple[str, int, dict[str, Any]]:
+                 progress: bool = False, dense_index: str = "AUTOINDEX"
+                 ) -> tuple[str, int, dict[str, Any]]:
     """Bring the store up to date with ``corpus_dir``; returns the live (build, gen, manifest).
 
     The caller holds the build lock. Nothing is published unless the whole update succeeded.
@@ -221,7 +222,7 @@ def update_store(client: Any, names_base: str, corpus_dir: Path, settings: Setti
     names = Names(names_base, plan.build)
     if plan.new_build:
         log.info("creating Milvus build %s (%s)", plan.build, plan.reason)
-        create_build(client, names, embedder.dimension, settings.milvus_analyzer)
+        create_build(client, names, embedder.dimension, settings.milvus_analyzer, dense_index)
         previous: dict[str, Any] = {}
         old_files: dict[str, dict[str, Any]] = {}
     else:
