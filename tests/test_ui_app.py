@@ -34,6 +34,7 @@ class RecordingRAG:
         self.settings = SimpleNamespace(top_k=5, llm="extractive", llm_model="", max_file_mb=5)
         self.manifest = {"embed_model": "m", "documents": 1, "paragraphs": 3, "chunks": 2}
         self.index_dir = Path("/tmp/index")
+        self.location = str(self.index_dir)
 
     def ask_stream(self, question, top_k=None, *, history=(), llm=None, model=None):
         self.calls.append({"question": question, "top_k": top_k, "history": list(history),

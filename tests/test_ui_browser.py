@@ -371,7 +371,7 @@ def test_tabs_and_api_clients_each_get_their_own_answer(open_page, seed_url, see
         expect(tab.locator("#sources-panel .rag-asked")).to_contain_text(question)
 
     api = Client(seed_url, verbose=False).view_api(return_format="dict", print_info=False)
-    assert list(api["named_endpoints"]) == ["/ask"]
+    assert list(api["named_endpoints"]) == ["/ask", "/reindex"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]]
     assert params == ["question", "top_k"]
     with pytest.raises(Exception, match="the question is empty"):
