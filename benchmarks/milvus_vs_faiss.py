@@ -229,6 +229,20 @@ def recall_at(found: list[list[int]], exact: list[list[int]], k: int = RECALL_AT
                                 for f, e in zip(found, exact, strict=True)])), 4)
 
 
+def tie_aware_recall(found: list[list[int]], n: int, args: argparse.Namespace,
+                     k: int = RECALL_AT) -> float:
+    """recall@k where a hit is any vector scoring at least the exact k-th score (duplicate
+    chunks give equal vectors, and exact search may order equal scores either way)."""
+    paths = data_paths(n, args.real_vectors_upto, args.queries)
+    vectors, qvecs = np.load(paths["vectors"]), np.load(paths["qvecs"])
+    hits = []
+    for q, f in zip(qvecs, found, strict=True):
+        scores = vectors @ q
+        kth = np.partition(-scores, k - 1)[k - 1] * -1
+        hits.append(sum(1 for i in set(f[:k]) if scores[i] >= kth - 1e-5) / k)
+    return round(float(np.mean(hits)), 4)
+
+
 def hit_rate(passages: list[list[str]], answerable: list[dict[str, Any]]) -> float:
     hits = [evidence_hit(passages[a["i"]], a["evidence"], k=TOP_K) for a in answerable]
     return round(sum(hits) / len(hits), 3)
@@ -457,7 +471,7 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
                 ) -> tuple[dict[str, Callable[[int], Any]], dict[str, Any]]:
     """Per-query calls on the Milvus store, opened as ``RAG(store="milvus")`` opens it."""
     from rag.config import load_settings
-    from rag.milvus import MilvusRetriever, MilvusStore
+    from rag.milvus import MilvusRetriever, MilvusStore, reader
     from rag.milvus.client import live_filter
     from rag.milvus.writer import query_terms
 
@@ -472,9 +486,13 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
     with data_paths(args.n, args.real_vectors_upto, args.queries)["records"].open("rb") as fh:
         order = {c.id: i for i, c in enumerate(pickle.load(fh)["chunks"])}
 
+    dense_params: dict[str, Any] = {"metric_type": "IP"}
+    if hasattr(reader, "DENSE_EF"):  # search parameters as the reader sends them
+        dense_params["params"] = {"ef": max(reader.DENSE_EF, K)}
+
     def dense(i: int) -> list[int]:
         hits = client.search(names.chunks, data=[qvecs[i].tolist()], anns_field="dense", limit=K,
-                             filter=expr, search_params={"metric_type": "IP"})
+                             filter=expr, search_params=dense_params)
         return [order[h["id"].split(":", 1)[1]] for h in hits[0]]
 
     def bm25(i: int) -> list[int]:
@@ -489,7 +507,8 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
     t = time.perf_counter()
     bm25(0)
     first_bm25_s = time.perf_counter() - t
-    meta = {"open_s": round(open_s, 3), "first_dense_search_s": round(first_dense_s, 3),
+    meta = {"dense_search_params": dense_params, "open_s": round(open_s, 3),
+            "first_dense_search_s": round(first_dense_s, 3),
             "first_bm25_search_s": round(first_bm25_s, 3), "server_loaded": server_memory(),
             "position": order.__getitem__}
     score = MilvusRetriever(snapshot, model, dense_weight="auto", fusion="score")
@@ -600,6 +619,9 @@ def measure_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ftop, mtop = fq.pop("top"), mq.pop("top")
+    for q, top in ((fq, ftop), (mq, mtop)):
+        q["recall_at_10_strict"] = q["recall_at_10"]  # against numpy's order of equal scores
+        q["recall_at_10"] = tie_aware_recall(top["dense"], n, args)
     agreement = {
         "dense_top10_overlap": overlap(ftop["dense"], mtop["dense"], RECALL_AT),
         "bm25_top10_overlap": overlap(ftop["bm25"], mtop["bm25"], RECALL_AT),
@@ -718,10 +740,12 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
         f" questions plus generated sentences), both stores opened in one process and timed"
         f" query by query in alternating order, after {WARMUP} warm-up queries, so the shared"
         f" box's load falls on both alike. Channels alone search k = {K} (the retriever's"
-        " candidate count) and return ids only (Milvus with the generation filter of"
-        " `reader.py`); retrieve = `Retriever.search` / `MilvusRetriever.search` (top 5, query"
-        " encode and passages included). Recall@10: dense top 10 against numpy brute force over"
-        f" the same vectors. hit@5: evidence in the top 5 for the {d['answerable']} answerable"
+        " candidate count) and return ids only (Milvus with the generation filter and search"
+        " parameters of `reader.py`); retrieve = `Retriever.search` /"
+        " `MilvusRetriever.search` (top 5, query encode and passages included). Recall@10:"
+        " dense top 10 against numpy brute force over the same vectors (any vector scoring at"
+        " least the exact 10th score counts, since duplicate chunks tie). hit@5: evidence in"
+        f" the top 5 for the {d['answerable']} answerable"
         " seed questions. RSS: a fresh process per store after the queries (embedding model"
         " included in both) and, for Milvus Lite, its `milvus` server child. Disk: allocated"
         " blocks of the FAISS build folder / the Milvus Lite folder (`milvus.db` and its data).",
@@ -754,6 +778,16 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
     return "\n\n".join(parts)
 
 
+def code_hashes() -> dict[str, str]:
+    """Short SHA-256 of the library files measured (others edit them; git may not show it)."""
+    import hashlib
+
+    files = sorted((common.ROOT / "rag" / "milvus").glob("*.py")) + [
+        common.ROOT / "rag" / f for f in ("store.py", "retrieval.py", "keyword.py", "fusion.py")]
+    return {p.relative_to(common.ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+            for p in files if p.is_file()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run at 2,000 chunks")
@@ -782,6 +816,7 @@ def main() -> None:
             info["versions"][name] = version(name.replace("_", "-"))
         except Exception:  # not installed: the Milvus half will fail and say so
             info["versions"][name] = None
+    info["code_sha256"] = code_hashes()
     started = time.perf_counter()
     rows = [measure_size(n, args) for n in sizes]
     load_after = load_average()
