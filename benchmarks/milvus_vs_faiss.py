@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import pickle
@@ -69,6 +70,8 @@ K = 50  # candidates per channel, as the retriever asks (retrieval.CANDIDATES)
 RECALL_AT = 10
 TOP_K = 5
 WARMUP = 5
+SWEEP_PARAMS = [{"metric_type": "IP"}] + [{"metric_type": "IP", "params": p} for p in (
+    {"ef": 64}, {"ef": 1024}, {"nprobe": 128}, {"level": 5})]
 
 
 # -- processes and memory ---------------------------------------------------------------------
@@ -391,7 +394,12 @@ def milvus_build(args: argparse.Namespace) -> dict[str, Any]:
     gen = 1
     names = Names(COLLECTION, uuid.uuid4().hex[:12])
     t = time.perf_counter()
-    create_build(client, names, int(vectors.shape[1]), analyzer)
+    if "dense_index" in inspect.signature(create_build).parameters:
+        create_build(client, names, int(vectors.shape[1]), analyzer, dense_index=args.variant)
+    elif args.variant != "AUTOINDEX":
+        raise RuntimeError("this rag.milvus.client.create_build has no dense_index parameter")
+    else:
+        create_build(client, names, int(vectors.shape[1]), analyzer)
     steps["create_build_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -490,9 +498,9 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
     if hasattr(reader, "DENSE_EF"):  # search parameters as the reader sends them
         dense_params["params"] = {"ef": max(reader.DENSE_EF, K)}
 
-    def dense(i: int) -> list[int]:
+    def dense(i: int, params: dict[str, Any] = dense_params) -> list[int]:
         hits = client.search(names.chunks, data=[qvecs[i].tolist()], anns_field="dense", limit=K,
-                             filter=expr, search_params=dense_params)
+                             filter=expr, search_params=params)
         return [order[h["id"].split(":", 1)[1]] for h in hits[0]]
 
     def bm25(i: int) -> list[int]:
@@ -510,7 +518,7 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
     meta = {"dense_search_params": dense_params, "open_s": round(open_s, 3),
             "first_dense_search_s": round(first_dense_s, 3),
             "first_bm25_search_s": round(first_bm25_s, 3), "server_loaded": server_memory(),
-            "position": order.__getitem__}
+            "position": order.__getitem__, "dense_with": dense}
     score = MilvusRetriever(snapshot, model, dense_weight="auto", fusion="score")
     rrf = MilvusRetriever(snapshot, model, dense_weight="auto", fusion="rrf")
     warm, _ = query_texts(0)
@@ -532,7 +540,13 @@ def milvus_query(args: argparse.Namespace) -> dict[str, Any]:
     rss_model = rss_bytes()
     calls, meta = open_milvus(args, data, model)
     rss_index = rss_bytes()
+    dense_with = meta.pop("dense_with")
     out = _measure(calls, data, meta.pop("position"), model)
+    # Does any search parameter move AUTOINDEX's recall? (top 10 lists; recall computed later)
+    out["top"]["param_sweep"] = {
+        json.dumps(params.get("params", {})): [dense_with(i, params)[:RECALL_AT]
+                                               for i in range(len(data["texts"]))]
+        for params in SWEEP_PARAMS}
     return {**meta, **out,
             "rss_mib": {"start": mib(rss_start), "model": mib(rss_model), "index": mib(rss_index),
                         "after_queries": mib(rss_bytes()), "peak": mib(peak_rss_bytes())},
@@ -540,28 +554,32 @@ def milvus_query(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    """Both stores in one process, query by query in alternating order, so that the shared
-    box's load falls on both alike (the latencies of the table)."""
+    """FAISS and every Milvus variant in one process, query by query in rotating order, so that
+    the shared box's load falls on all alike (the latencies of the table)."""
     from rag.keyword import tokenize
 
     data = load_data(args, records=False)
     model = embedder()
     model.embed(["预热"], query=True)
     tokenize("预热")
-    faiss_args = argparse.Namespace(**{**vars(args), "dir": str(Path(args.dir) / "faiss")})
-    milvus_args = argparse.Namespace(**{**vars(args), "dir": str(Path(args.dir) / "milvus")})
-    stores = {"faiss": open_faiss(faiss_args, data, model)[0],
-              "milvus": open_milvus(milvus_args, data, model)[0]}
+
+    def at(sub: str) -> argparse.Namespace:
+        return argparse.Namespace(**{**vars(args), "dir": str(Path(args.dir) / sub)})
+
+    stores = {"faiss": open_faiss(at("faiss"), data, model)[0]}
+    for variant in args.variants.split(","):
+        stores[f"milvus-{variant}"] = open_milvus(at(f"milvus-{variant}"), data, model)[0]
     texts = data["texts"]
     times: dict[str, list[float]] = {}
+    names = list(stores)
     for _ in range(args.rounds):
         for i in range(len(texts)):
             t0 = time.perf_counter()
             model.embed([texts[i]], query=True)
             times.setdefault("encode", []).append(time.perf_counter() - t0)
-            order = list(stores.items()) if i % 2 == 0 else list(stores.items())[::-1]
-            for store, calls in order:
-                for name, fn in calls.items():
+            shift = i % len(names)
+            for store in names[shift:] + names[:shift]:
+                for name, fn in stores[store].items():
                     t0 = time.perf_counter()
                     fn(i)
                     times.setdefault(f"{store}.{name}", []).append(time.perf_counter() - t0)
@@ -577,13 +595,12 @@ CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
-def run_child(step: str, n: int, folder: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(step: str, n: int, folder: Path, args: argparse.Namespace,
+              *extra: str) -> dict[str, Any]:
     out = Path(tempfile.mkstemp(prefix=f"{NAME}-{step}-", suffix=".json")[1])
     cmd = [sys.executable, __file__, "--child", step, "--n", str(n), "--out", str(out),
            "--queries", str(args.queries), "--real-vectors-upto", str(args.real_vectors_upto),
-           "--rounds", str(args.rounds)]
-    if folder is not None:
-        cmd += ["--dir", str(folder)]
+           "--rounds", str(args.rounds), "--dir", str(folder), *extra]
     load = load_average()
     t0 = time.perf_counter()
     try:
@@ -593,8 +610,8 @@ def run_child(step: str, n: int, folder: Path | None, args: argparse.Namespace) 
         out.unlink(missing_ok=True)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     result["load_average_before"] = load
-    print(f"[{n:,}] {step}: {result['wall_s']} s, load {load} -> {result.get('load_average')}",
-          flush=True)
+    print(f"[{n:,}] {step} {' '.join(extra)}: {result['wall_s']} s, load {load} ->"
+          f" {result.get('load_average')}", flush=True)
     return result
 
 
@@ -608,29 +625,39 @@ def measure_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     prep = prepare(n, args.real_vectors_upto, args.queries)
     print(f"[{n:,}] data ready ({time.perf_counter() - t0:.0f} s): {prep}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{NAME}-{n}-"))
+    milvus: dict[str, dict[str, Any]] = {}
     try:
         fb = run_child("faiss-build", n, tmp / "faiss", args)
         fq = run_child("faiss-query", n, tmp / "faiss", args)
-        mb = run_child("milvus-build", n, tmp / "milvus", args)
-        mb["disk_after_close"] = folder_size(tmp / "milvus")
-        mq = run_child("milvus-query", n, tmp / "milvus", args)
-        mq["disk_after_queries"] = folder_size(tmp / "milvus")
-        cmp = run_child("compare", n, tmp, args)
+        for variant in args.variants:
+            folder = tmp / f"milvus-{variant}"
+            mb = run_child("milvus-build", n, folder, args, "--variant", variant)
+            mb["disk_after_close"] = folder_size(folder)
+            mq = run_child("milvus-query", n, folder, args, "--variant", variant)
+            mq["disk_after_queries"] = folder_size(folder)
+            milvus[variant] = {"build": mb, "query": mq}
+        cmp = run_child("compare", n, tmp, args, "--variants", ",".join(args.variants))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ftop, mtop = fq.pop("top"), mq.pop("top")
-    for q, top in ((fq, ftop), (mq, mtop)):
-        q["recall_at_10_strict"] = q["recall_at_10"]  # against numpy's order of equal scores
-        q["recall_at_10"] = tie_aware_recall(top["dense"], n, args)
-    agreement = {
-        "dense_top10_overlap": overlap(ftop["dense"], mtop["dense"], RECALL_AT),
-        "bm25_top10_overlap": overlap(ftop["bm25"], mtop["bm25"], RECALL_AT),
-        "full_top5_overlap_score": overlap(ftop["full"], mtop["full"], TOP_K),
-        "full_top5_overlap_rrf": overlap(ftop["full"], mtop["full_rrf"], TOP_K),
-    }
-    return {"chunks": n, "data": prep, "faiss_build": fb, "faiss_query": fq,
-            "milvus_build": mb, "milvus_query": mq, "interleaved": cmp, "agreement": agreement,
-            "wall_s": round(time.perf_counter() - t0, 1)}
+    ftop = fq.pop("top")
+    fq["recall_at_10_strict"] = fq["recall_at_10"]  # against numpy's order of equal scores
+    fq["recall_at_10"] = tie_aware_recall(ftop["dense"], n, args)
+    for m in milvus.values():
+        mq = m["query"]
+        mtop = mq.pop("top")
+        mq["recall_at_10_strict"] = mq["recall_at_10"]
+        mq["recall_at_10"] = tie_aware_recall(mtop["dense"], n, args)
+        mq["recall_at_10_by_search_params"] = {
+            label: tie_aware_recall(found, n, args)
+            for label, found in mtop["param_sweep"].items()}
+        m["agreement_with_faiss"] = {
+            "dense_top10_overlap": overlap(ftop["dense"], mtop["dense"], RECALL_AT),
+            "bm25_top10_overlap": overlap(ftop["bm25"], mtop["bm25"], RECALL_AT),
+            "full_top5_overlap_score": overlap(ftop["full"], mtop["full"], TOP_K),
+            "full_top5_overlap_rrf": overlap(ftop["full"], mtop["full_rrf"], TOP_K),
+        }
+    return {"chunks": n, "data": prep, "faiss_build": fb, "faiss_query": fq, "milvus": milvus,
+            "interleaved": cmp, "wall_s": round(time.perf_counter() - t0, 1)}
 
 
 def _pp(s: dict[str, Any]) -> str:
@@ -642,91 +669,117 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x slower" if a >= b else f"{b / a:.1f}x faster"
 
 
-def guidance(rows: list[dict[str, Any]]) -> str:
+def _label(variant: str, store_index: str) -> str:
+    mark = ", the store's choice" if variant == store_index else ""
+    return f"Milvus Lite ({variant}{mark})"
+
+
+def guidance(rows: list[dict[str, Any]], store_index: str) -> str:
     """Plain-language reading of the figures (largest size measured)."""
     r = rows[-1]
     n = f"{r['chunks']:,}"
-    fb, mb, fq, mq, cmp = (r["faiss_build"], r["milvus_build"], r["faiss_query"],
-                           r["milvus_query"], r["interleaved"])
+    fb, fq, cmp = r["faiss_build"], r["faiss_query"], r["interleaved"]
+    main = store_index if store_index in r["milvus"] else next(iter(r["milvus"]))
+    mb, mq = r["milvus"][main]["build"], r["milvus"][main]["query"]
     srv = mq["server_after_queries"]["rss_mib"]
+    faiss_kb = (fq["rss_mib"]["after_queries"] - fq["rss_mib"]["model"]) * 1024 / r["chunks"]
+    milvus_kb = ((mq["rss_mib"]["after_queries"] - mq["rss_mib"]["model"] + srv) * 1024
+                 / r["chunks"])
 
     def p50(key: str) -> float:
         return float(cmp[key]["p50_ms"])
 
-    lines = [
-        f"- **Build**: at {n} chunks Milvus Lite ingests {mb['chunks_per_s']:,.0f} chunks/s"
-        f" against FAISS's {fb['chunks_per_s']:,.0f} (Milvus {_ratio(mb['build_s'], fb['total_s'])}"
-        f" for the whole build; embedding, the same for both, excluded). Both tokenize every chunk"
-        " with jieba; Milvus also pays the RPC insert, its own BM25 function and the per-term"
-        " rows of `_terms`.",
-        f"- **Query**: the dense channel takes {p50('milvus.dense'):.1f} ms (Milvus) against"
-        f" {p50('faiss.dense'):.1f} ms (FAISS {fq['faiss_spec']}) at p50, BM25"
-        f" {p50('milvus.bm25'):.1f} against {p50('faiss.bm25'):.1f} ms; a whole retrieve"
-        f" {p50('milvus.full'):.0f} against {p50('faiss.full'):.0f} ms, of which the query"
-        f" encode (same for both) is {p50('encode'):.0f} ms. Dense"
-        f" recall@10 {mq['recall_at_10']:.3f} (Milvus AUTOINDEX) and {fq['recall_at_10']:.3f}"
-        " (FAISS).",
-        f"- **Memory and disk**: Milvus Lite adds a {srv:,.0f} MiB server process to a client of"
-        f" {mq['rss_mib']['after_queries']:,.0f} MiB (FAISS: one process of"
-        f" {fq['rss_mib']['after_queries']:,.0f} MiB holding everything), and takes"
-        f" {mib(mq['disk_after_queries']['allocated']):,.0f} MiB on disk against"
+    m = f"milvus-{main}"
+    dense = []
+    for variant, v in r["milvus"].items():
+        vq = v["query"]
+        sweep = sorted(set(vq.get("recall_at_10_by_search_params", {}).values()))
+        fixed = (" whatever ef/nprobe/level is sent" if len(sweep) == 1 and sweep[0] < 0.99
+                 else "")
+        dense.append(f"{variant} {p50(f'milvus-{variant}.dense'):.1f} ms at recall@10"
+                     f" {vq['recall_at_10']:.3f}{fixed}")
+    return "\n".join([
+        f"- **Build** ({n} chunks, embedding excluded): FAISS {fb['chunks_per_s']:,.0f} chunks/s,"
+        f" Milvus Lite {mb['chunks_per_s']:,.0f} (Milvus {_ratio(mb['build_s'], fb['total_s'])})."
+        " Both run jieba over every chunk; Milvus adds the RPC inserts, its BM25 function and one"
+        f" `_terms` row per distinct term. Peak RAM while building: FAISS {fb['peak_rss_mib']:,.0f}"
+        f" MiB (bm25s), Milvus {mb['client_peak_rss_mib']:,.0f} +"
+        f" {mb['server_at_end']['peak_mib']:,.0f} MiB (client + server).",
+        f"- **Query** (p50): a whole retrieve takes {p50('faiss.full'):.0f} ms with FAISS and"
+        f" {p50(m + '.full'):.0f} ms with Milvus Lite {main} (score fusion;"
+        f" {p50(m + '.full_rrf'):.0f} ms RRF), of which the query encode is"
+        f" {p50('encode'):.0f} ms. Dense channel: FAISS {fq['faiss_spec']}"
+        f" {p50('faiss.dense'):.1f} ms at recall@10 {fq['recall_at_10']:.3f}; Milvus Lite "
+        + "; ".join(dense) + ". (FAISS's own HNSW, chosen above 100k, keeps 0.998 at ~1.5 ms:"
+        f" `results/ann_recall.md`.) BM25 is {_ratio(p50(m + '.bm25'), p50('faiss.bm25'))}"
+        f" through Milvus ({p50(m + '.bm25'):.1f} against {p50('faiss.bm25'):.1f} ms). Opening the"
+        f" store: the first Milvus Lite dense search takes {mq['first_dense_search_s']:.1f} s,"
+        f" FAISS `load_index` {fq['load_s']:.1f} s.",
+        f"- **Memory and disk**: FAISS needs ~{faiss_kb:.1f} KB of RAM per chunk in the serving"
+        f" process; Milvus Lite ~{milvus_kb:.1f} KB, mostly in its server process ({srv:,.0f} MiB,"
+        f" peak {mq['server_after_queries']['peak_mib']:,.0f}), and"
+        f" {mib(mq['disk_after_queries']['allocated']):,.0f} MiB of disk against"
         f" {mib(fb['disk']['allocated']):,.0f} MiB.",
-        "- **When to switch**: on one machine, Milvus Lite buys nothing measurable here over FAISS"
-        " at these sizes; it is the same single-host, embedded design with an extra process. The"
-        " reason to move to Milvus is what Lite cannot show: a Milvus standalone/distributed"
-        " server keeps the index out of every serving process (any number of stateless replicas"
-        " read one store, and publish a new generation to all of them at once), shards and"
-        " replicates collections across machines, and updates incrementally without rebuilding a"
-        " FAISS file per refresh. Switch when one of those is needed: several serving replicas,"
-        " a corpus whose index (~RAM per chunk above) no longer fits one host, or frequent"
-        " incremental updates of a large corpus. None of that was measurable on this 2-core box.",
-    ]
-    return "\n".join(lines)
+        "- **When to switch**: on one host, stay on FAISS: it builds faster, searches exactly (or"
+        " HNSW at 0.998) and uses less RAM and disk, and Milvus Lite is no way out of that: it is"
+        " embedded and single-process (one process holds the `.db` file; others go through"
+        " `python -m rag.milvus.serve`). Move to a Milvus standalone/distributed *server* when"
+        " what FAISS files cannot give is needed: several serving replicas or hosts reading one"
+        " index and switching generations together, a corpus whose index no longer fits one"
+        " machine's RAM (shards and replicas across machines), or frequent incremental updates"
+        " of a large corpus without rewriting index files. None of those can be measured on this"
+        " 2-core box, and a server's figures (network hops, its own ANN index and ef) will differ"
+        " from Lite's.",
+    ])
 
 
 def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[float],
-           extrapolated: str = "") -> str:
+           store_index: str, extrapolated: str = "") -> str:
     table, alone, builds, detail = [], [], [], []
     for r in rows:
         n = f"{r['chunks']:,}"
-        fb, fq, mb, mq = r["faiss_build"], r["faiss_query"], r["milvus_build"], r["milvus_query"]
-        cmp = r["interleaved"]
-        srv = mq["server_after_queries"]["rss_mib"]
+        fb, fq, cmp = r["faiss_build"], r["faiss_query"], r["interleaved"]
         table.append((f"FAISS ({fq['faiss_spec']}) + bm25s", n, f"{fb['chunks_per_s']:,.0f}",
                       _pp(cmp["faiss.dense"]), _pp(cmp["faiss.bm25"]), _pp(cmp["faiss.full"]),
                       "-", f"{fq['recall_at_10']:.3f}", fq["hit_at_5"],
                       f"{fq['rss_mib']['after_queries']:,.0f}",
                       f"{mib(fb['disk']['allocated']):,.0f}"))
-        table.append(("Milvus Lite (AUTOINDEX + BM25 function)", n,
-                      f"{mb['chunks_per_s']:,.0f}", _pp(cmp["milvus.dense"]),
-                      _pp(cmp["milvus.bm25"]), _pp(cmp["milvus.full"]),
-                      _pp(cmp["milvus.full_rrf"]), f"{mq['recall_at_10']:.3f}",
-                      f"{mq['hit_at_5']} (RRF {mq['hit_at_5_rrf']})",
-                      f"{mq['rss_mib']['after_queries']:,.0f} + {srv:,.0f}",
-                      f"{mib(mq['disk_after_queries']['allocated']):,.0f}"))
         alone.append((n, "FAISS", _pp(fq["encode"]), _pp(fq["dense"]), _pp(fq["bm25"]),
                       _pp(fq["full"]), "-", fq["load_average"][0]))
-        alone.append((n, "Milvus Lite", _pp(mq["encode"]), _pp(mq["dense"]), _pp(mq["bm25"]),
-                      _pp(mq["full"]), _pp(mq["full_rrf"]), mq["load_average"][0]))
-        st = mb["steps"]
-        builds.append((n, fb["total_s"], f"BM25 {fb['bm25_build_s']} + write_index "
-                       f"{fb['write_index_s']}", fb["peak_rss_mib"], mb["build_s"],
-                       f"server start {st['server_start_s']}, create {st['create_build_s']}, "
-                       f"paragraphs {st['paragraphs_s']}, chunks {st['chunks_s']} (rows made "
-                       f"{st['chunk_rows_made_s']} + insert {st['chunk_insert_rpc_s']}), "
-                       f"files {st['files_s']}, terms {st['terms_s']}, manifest + publish "
-                       f"{st['manifest_publish_s']}; then first dense/BM25 search "
-                       f"{st['first_dense_search_s']}/{st['first_bm25_search_s']}",
-                       f"{mb['client_peak_rss_mib']:,.0f} + "
-                       f"{mb['server_at_end']['peak_mib']:,.0f}"))
-        a = r["agreement"]
-        detail.append((n, f"{fq['load_s']} / {mq['open_s']} (first searches "
-                       f"{mq['first_dense_search_s']} / {mq['first_bm25_search_s']})",
-                       f"{fq['rss_mib']['model']:,.0f} / {mq['rss_mib']['model']:,.0f}",
-                       a["dense_top10_overlap"], a["bm25_top10_overlap"],
-                       a["full_top5_overlap_score"], a["full_top5_overlap_rrf"],
-                       f"{mq['server_loaded']['rss_mib']:,.0f} / "
-                       f"{mq['server_after_queries']['peak_mib']:,.0f}"))
+        builds.append((n, "FAISS", fb["total_s"], f"BM25 {fb['bm25_build_s']} + write_index "
+                       f"{fb['write_index_s']}", f"{fb['peak_rss_mib']:,.0f}"))
+        for variant, v in r["milvus"].items():
+            mb, mq, a = v["build"], v["query"], v["agreement_with_faiss"]
+            key, label = f"milvus-{variant}", _label(variant, store_index)
+            srv = mq["server_after_queries"]["rss_mib"]
+            table.append((label, n, f"{mb['chunks_per_s']:,.0f}", _pp(cmp[key + ".dense"]),
+                          _pp(cmp[key + ".bm25"]), _pp(cmp[key + ".full"]),
+                          _pp(cmp[key + ".full_rrf"]), f"{mq['recall_at_10']:.3f}",
+                          f"{mq['hit_at_5']} (RRF {mq['hit_at_5_rrf']})",
+                          f"{mq['rss_mib']['after_queries']:,.0f} + {srv:,.0f}",
+                          f"{mib(mq['disk_after_queries']['allocated']):,.0f}"))
+            alone.append((n, label, _pp(mq["encode"]), _pp(mq["dense"]), _pp(mq["bm25"]),
+                          _pp(mq["full"]), _pp(mq["full_rrf"]), mq["load_average"][0]))
+            st = mb["steps"]
+            builds.append((n, label, mb["build_s"],
+                           f"server start {st['server_start_s']}, create {st['create_build_s']},"
+                           f" paragraphs {st['paragraphs_s']}, chunks {st['chunks_s']} (rows"
+                           f" made {st['chunk_rows_made_s']} + insert"
+                           f" {st['chunk_insert_rpc_s']}), files {st['files_s']}, terms"
+                           f" {st['terms_s']}, manifest + publish {st['manifest_publish_s']};"
+                           f" then first dense/BM25 search {st['first_dense_search_s']}/"
+                           f"{st['first_bm25_search_s']}",
+                           f"{mb['client_peak_rss_mib']:,.0f} + "
+                           f"{mb['server_at_end']['peak_mib']:,.0f}"))
+            detail.append((n, label, f"{fq['load_s']} / {mq['open_s']} (first searches "
+                           f"{mq['first_dense_search_s']} / {mq['first_bm25_search_s']})",
+                           f"{fq['rss_mib']['model']:,.0f} / {mq['rss_mib']['model']:,.0f}",
+                           a["dense_top10_overlap"], a["bm25_top10_overlap"],
+                           a["full_top5_overlap_score"], a["full_top5_overlap_rrf"],
+                           f"{mq['server_loaded']['rss_mib']:,.0f} / "
+                           f"{mq['server_after_queries']['peak_mib']:,.0f}",
+                           ", ".join(f"{k} {x:.3f}" for k, x in
+                                     mq.get("recall_at_10_by_search_params", {}).items())))
     d = rows[0]["data"]
     rounds = rows[0]["interleaved"]["rounds"]
     parts = [
@@ -736,10 +789,13 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
                         "retrieve p50/p95 ms (Milvus RRF)", "dense recall@10",
                         "hit@5 (seed questions)", "RSS MiB client (+ Milvus server)",
                         "disk MiB"], table),
-        f"Latencies: {d['queries']} queries x {rounds} pass(es) (the {len(load_qa())} seed"
-        f" questions plus generated sentences), both stores opened in one process and timed"
-        f" query by query in alternating order, after {WARMUP} warm-up queries, so the shared"
-        f" box's load falls on both alike. Channels alone search k = {K} (the retriever's"
+        f"Milvus rows differ only in the dense index of the chunks collection: the store itself"
+        f" creates `{store_index}` in a Milvus Lite file (`client.dense_index_type`); AUTOINDEX"
+        " is what it creates on a Milvus server. Latencies: "
+        f"{d['queries']} queries x {rounds} pass(es) (the {len(load_qa())} seed"
+        f" questions plus generated sentences), all stores opened in one process and timed"
+        f" query by query in rotating order, after {WARMUP} warm-up queries, so the shared"
+        f" box's load falls on all alike. Channels alone search k = {K} (the retriever's"
         " candidate count) and return ids only (Milvus with the generation filter and search"
         " parameters of `reader.py`); retrieve = `Retriever.search` /"
         " `MilvusRetriever.search` (top 5, query encode and passages included). Recall@10:"
@@ -750,20 +806,21 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
         " included in both) and, for Milvus Lite, its `milvus` server child. Disk: allocated"
         " blocks of the FAISS build folder / the Milvus Lite folder (`milvus.db` and its data).",
         "## Guidance",
-        guidance(rows),
+        guidance(rows, store_index),
         "## Build (insert) time, seconds",
-        markdown_table(["chunks", "FAISS s", "FAISS steps", "FAISS peak RSS MiB", "Milvus s",
-                        "Milvus steps", "Milvus peak RSS MiB client + server"], builds),
+        markdown_table(["chunks", "store", "total s", "steps s",
+                        "peak RSS MiB (Milvus: client + server)"], builds),
         "## Latency of each store measured alone (its own process, one pass; load at the end)",
         markdown_table(["chunks", "store", "encode p50/p95 ms", "dense p50/p95 ms",
                         "BM25 p50/p95 ms", "retrieve p50/p95 ms", "RRF p50/p95 ms",
                         "load 1 min"], alone),
         "## Details",
-        markdown_table(["chunks", "open s: FAISS load_index / MilvusStore + snapshot",
+        markdown_table(["chunks", "Milvus", "open s: FAISS load_index / MilvusStore + snapshot",
                         "RSS with the model only MiB FAISS / Milvus client",
-                        "dense top10 overlap", "BM25 top10 overlap",
+                        "dense top10 overlap with FAISS", "BM25 top10 overlap",
                         "retrieve top5 overlap (score)", "retrieve top5 overlap (RRF vs FAISS)",
-                        "Milvus server RSS after first searches / peak MiB"], detail),
+                        "Milvus server RSS after first searches / peak MiB",
+                        "Milvus dense recall@10 by search params"], detail),
         "BM25 differs slightly by design: bm25s (FAISS store) uses k1 1.5, Milvus k1 1.2, both"
         " b 0.75 over the same terms (analyzer `rag`).",
     ]
@@ -772,10 +829,20 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
     vectors = "; ".join(f"{r['chunks']:,}: {r['data']['vectors']}" for r in rows)
     parts.append(f"Vectors: {vectors}. Load average {info['load_average']} at the start,"
                  f" {load_after} at the end ({info['cpu_count']} cores, shared); per-step loads"
-                 f" in the JSON. pymilvus {info['versions'].get('pymilvus')}, milvus-lite"
+                 f" and the SHA-256 of the library files measured in the JSON. pymilvus"
+                 f" {info['versions'].get('pymilvus')}, milvus-lite"
                  f" {info['versions'].get('milvus_lite')}, faiss"
                  f" {info['versions'].get('faiss')}; git {info.get('git', {}).get('commit')}.")
     return "\n\n".join(parts)
+
+
+def store_dense_index() -> str:
+    """The dense index the Milvus store creates in a Milvus Lite file."""
+    from rag.milvus import client
+
+    if hasattr(client, "dense_index_type"):
+        return str(client.dense_index_type(client.default_uri(WORK)))
+    return "AUTOINDEX"
 
 
 def code_hashes() -> dict[str, str]:
@@ -797,11 +864,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="passes over the queries in the interleaved comparison")
     parser.add_argument("--real-vectors-upto", type=int, default=10_000)
+    parser.add_argument("--dense-index", nargs="+", default=["store", "AUTOINDEX"],
+                        help="Milvus dense index types to measure; 'store': what the store"
+                        " itself picks for a Milvus Lite file (client.dense_index_type)")
     parser.add_argument("--child-timeout", type=int, default=3600)
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="AUTOINDEX", help=argparse.SUPPRESS)
+    parser.add_argument("--variants", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = CHILDREN[args.child](args)
@@ -810,6 +882,9 @@ def main() -> None:
     if args.quick:
         args.sizes, args.real_vectors_upto = ["2000"], 300
     sizes = [int(s) for part in args.sizes for s in part.split(",") if s]
+    args.store_index = store_dense_index()
+    args.variants = list(dict.fromkeys(args.store_index if v == "store" else v.upper()
+                                       for v in args.dense_index))
     info = machine()
     for name in ("pymilvus", "milvus_lite"):
         try:
@@ -820,8 +895,9 @@ def main() -> None:
     started = time.perf_counter()
     rows = [measure_size(n, args) for n in sizes]
     load_after = load_average()
-    md = report(rows, info, load_after)
+    md = report(rows, info, load_after, args.store_index)
     payload = {"machine": info, "sizes": rows, "load_average_after": load_after,
+               "store_dense_index": args.store_index, "dense_index_variants": args.variants,
                "queries": args.queries, "k": K, "wall_s": round(time.perf_counter() - started, 1),
                "work_dir": str(DATA)}
     common.write_results(NAME, payload, md, quick=args.quick)
