@@ -375,7 +375,7 @@ def milvus_build(args: argparse.Namespace) -> dict[str, Any]:
         _insert,
         _paragraph_row,
         _write_terms,
-        query_terms,
+        keywords_text,
     )
 
     data = load_data(args)
@@ -454,8 +454,8 @@ def milvus_build(args: argparse.Namespace) -> dict[str, Any]:
                   filter=f"born <= {gen} and died > {gen}", search_params={"metric_type": "IP"})
     steps["first_dense_search_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    client.search(names.chunks, data=[query_terms(data["texts"][0], analyzer)], anns_field="sparse",
-                  limit=K, filter=f"born <= {gen} and died > {gen}",
+    client.search(names.chunks, data=[keywords_text(data["texts"][0], analyzer)],
+                  anns_field="sparse", limit=K, filter=f"born <= {gen} and died > {gen}",
                   search_params={"metric_type": "BM25"})
     steps["first_bm25_search_s"] = time.perf_counter() - t
     try:
@@ -481,7 +481,7 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
     from rag.config import load_settings
     from rag.milvus import MilvusRetriever, MilvusStore, reader
     from rag.milvus.client import live_filter
-    from rag.milvus.writer import query_terms
+    from rag.milvus.writer import keywords_text
 
     texts, qvecs = data["texts"], data["qvecs"]
     settings = load_settings(store="milvus", milvus_collection=COLLECTION)
@@ -504,7 +504,7 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
         return [order[h["id"].split(":", 1)[1]] for h in hits[0]]
 
     def bm25(i: int) -> list[int]:
-        hits = client.search(names.chunks, data=[query_terms(texts[i], analyzer)],
+        hits = client.search(names.chunks, data=[keywords_text(texts[i], analyzer)],
                              anns_field="sparse", limit=K, filter=expr,
                              search_params={"metric_type": "BM25"})
         return [order[h["id"].split(":", 1)[1]] for h in hits[0]]

@@ -91,12 +91,16 @@ def chunking_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: str) -> str | None:
-    """Why the index must be (re)built for this corpus and settings, or None if it is current."""
-    manifest = read_manifest(index_dir)
+def settings_change(manifest: dict[str, Any] | None, settings: Settings, model: str, *,
+                    format_version: int = FORMAT_VERSION) -> str | None:
+    """Why an index with ``manifest`` cannot serve these settings and model (None: it can).
+
+    Covers what every store records; each store adds its own settings (FAISS index type,
+    Milvus analyzer).
+    """
     if manifest is None:
         return "no index yet"
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") != format_version:
         return "index format changed"
     if manifest.get("embed_model") != model:
         return f"embedding model changed ({manifest.get('embed_model')} -> {model})"
@@ -104,6 +108,15 @@ def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: s
         return "chunking settings changed"
     if manifest.get("keyword") != KEYWORD_SCHEME:
         return "keyword index scheme changed"
+    return None
+
+
+def stale_reason(index_dir: Path, corpus_dir: Path, settings: Settings, model: str) -> str | None:
+    """Why the index must be (re)built for this corpus and settings, or None if it is current."""
+    manifest = read_manifest(index_dir)
+    reason = settings_change(manifest, settings, model)
+    if reason is not None or manifest is None:
+        return reason
     if manifest.get("faiss_index", AUTO) != settings.faiss_index:
         return "vector index type changed"
     files = scan_corpus(corpus_dir, manifest.get("files"), max_file_mb=settings.max_file_mb)

@@ -22,6 +22,16 @@ class ChannelWeights:
     dense: float
 
 
+def channel_weights(has_dense: bool, setting: str, manifest: dict) -> ChannelWeights:
+    """Keywords weigh 1; the dense channel the setting, or by the model's coverage when "auto"
+    (see ``fusion.dense_weight_for``); 0 without an embedder or vectors."""
+    if not has_dense:
+        return ChannelWeights(1.0, 0.0)
+    if setting not in ("", "auto"):
+        return ChannelWeights(1.0, float(setting))
+    return ChannelWeights(1.0, dense_weight_for(float(manifest.get("unk_rate", 0))))
+
+
 class Retriever:
     """Searches one loaded index. Stateless per query, so safe to share across threads."""
 
@@ -31,12 +41,9 @@ class Retriever:
         self._dense_setting = dense_weight
 
     def weights(self, question: str) -> ChannelWeights:
-        """Channel weights for this question (see ``fusion.dense_weight_for``)."""
-        if self.embedder is None or self.data.vectors.ntotal == 0:
-            return ChannelWeights(1.0, 0.0)
-        if self._dense_setting not in ("", "auto"):
-            return ChannelWeights(1.0, float(self._dense_setting))
-        return ChannelWeights(1.0, dense_weight_for(float(self.data.manifest.get("unk_rate", 0))))
+        """Channel weights for this question (see ``channel_weights``)."""
+        return channel_weights(self.embedder is not None and self.data.vectors.ntotal > 0,
+                               self._dense_setting, self.data.manifest)
 
     def search(self, question: str, top_k: int = 5) -> list[Passage]:
         limit = max(CANDIDATES, top_k * 4)

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.fusion import dense_weight_for, fuse_scores
+from rag.fusion import fuse_scores
 from rag.keyword import content_terms
 from rag.milvus.client import Names, live_filter, quote
-from rag.milvus.writer import query_all, query_terms, term_frequencies
-from rag.retrieval import CANDIDATES, ChannelWeights, make_passage
+from rag.milvus.writer import keywords_text, query_all, term_frequencies
+from rag.retrieval import CANDIDATES, ChannelWeights, channel_weights, make_passage
 from rag.schema import Chunk, Paragraph, Passage
 
 FUSIONS = ("score", "rrf")
@@ -176,11 +176,8 @@ class MilvusRetriever:
         self._dense_setting = dense_weight
 
     def weights(self, question: str) -> ChannelWeights:
-        if self.embedder is None or not self.data.manifest.get("chunks"):
-            return ChannelWeights(1.0, 0.0)
-        if self._dense_setting not in ("", "auto"):
-            return ChannelWeights(1.0, float(self._dense_setting))
-        return ChannelWeights(1.0, dense_weight_for(float(self.data.manifest.get("unk_rate", 0))))
+        return channel_weights(self.embedder is not None and bool(self.data.manifest.get("chunks")),
+                               self._dense_setting, self.data.manifest)
 
     def search(self, question: str, top_k: int = 5) -> list[Passage]:
         limit = max(CANDIDATES, top_k * 4)
@@ -222,7 +219,7 @@ class MilvusRetriever:
         keyword: dict[int, float] = {}
         dense: dict[int, float] = {}
         ids: dict[str, int] = {}
-        terms = query_terms(question, self.data.manifest.get("analyzer", "rag"))
+        terms = keywords_text(question, self.data.manifest.get("analyzer", "rag"))
         out_fields = _CHUNK_OUT + (["dense"] if query_vec is not None else [])
         vectors: dict[int, np.ndarray] = {}
         if terms.strip():
@@ -259,7 +256,7 @@ class MilvusRetriever:
         expr = live_filter(self.data.gen)
         requests = [AnnSearchRequest(data=[query_vec.tolist()], anns_field="dense",
                                      param={"metric_type": "IP"}, limit=limit, expr=expr)]
-        terms = query_terms(question, self.data.manifest.get("analyzer", "rag"))
+        terms = keywords_text(question, self.data.manifest.get("analyzer", "rag"))
         if terms.strip():
             requests.append(AnnSearchRequest(data=[terms], anns_field="sparse",
                                              param={"metric_type": "BM25"}, limit=limit,

@@ -29,7 +29,14 @@ import numpy as np
 from rag.config import Settings
 from rag.documents import SUPPORTED_SUFFIXES, CorpusError, Skipped
 from rag.embeddings import Embedder
-from rag.indexing import KEYWORD_SCHEME, Processed, chunking_settings, process_files, scan_corpus
+from rag.indexing import (
+    KEYWORD_SCHEME,
+    Processed,
+    chunking_settings,
+    process_files,
+    scan_corpus,
+    settings_change,
+)
 from rag.keyword import tokenize
 from rag.milvus.client import (
     ALIVE,
@@ -63,25 +70,13 @@ def keywords_text(text: str, analyzer: str) -> str:
     return text if analyzer == "jieba" else " ".join(tokenize(text))
 
 
-def query_terms(question: str, analyzer: str) -> str:
-    return keywords_text(question, analyzer)
-
-
 def compatibility(manifest: dict[str, Any] | None, settings: Settings, model: str) -> str | None:
     """Why the live build cannot take an incremental update (None: it can)."""
-    if manifest is None:
-        return "no index yet"
-    if manifest.get("format_version") != FORMAT_VERSION:
-        return "index format changed"
-    if manifest.get("embed_model") != model:
-        return f"embedding model changed ({manifest.get('embed_model')} -> {model})"
-    if manifest.get("chunking") != chunking_settings(settings):
-        return "chunking settings changed"
-    if manifest.get("analyzer") != settings.milvus_analyzer:
-        return f"analyzer changed ({manifest.get('analyzer')} -> {settings.milvus_analyzer})"
-    if manifest.get("keyword") != KEYWORD_SCHEME:
-        return "keyword index scheme changed"
-    return None
+    reason = settings_change(manifest, settings, model, format_version=FORMAT_VERSION)
+    if reason is None and manifest is not None and (
+            manifest.get("analyzer") != settings.milvus_analyzer):
+        reason = f"analyzer changed ({manifest.get('analyzer')} -> {settings.milvus_analyzer})"
+    return reason
 
 
 def query_all(client: Any, collection: str, expr: str, fields: list[str],
