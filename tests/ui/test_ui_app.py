@@ -20,7 +20,7 @@ from rag.schema import Answer, Citation, Paragraph, Passage
 from ui import render
 from ui.session import Turn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARA = "甲句。乙句是答案。丙句。"
 
 

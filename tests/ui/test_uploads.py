@@ -10,7 +10,7 @@ import pytest
 from rag.store import read_manifest
 from rag.uploads import add_documents, name_problem, safe_name
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 NEW_DOC = ("微山湖湿地观鸟节\n\n"
            "第三届微山湖湿地观鸟节于四月十二日开幕，主办方统计共有一百二十种候鸟在湖区停歇。\n")
 

@@ -20,7 +20,7 @@ from rag.config import load_settings
 from rag.pipeline import RAG
 from rag.rewrite import REWRITE_INSTRUCTIONS
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 KEY = "sk-test-0123456789"
 QUESTION = "山东太阳纸业股份有限公司董事长是谁？"

@@ -14,7 +14,7 @@ from rag.evaluation.dataset import QAItem
 from rag.evaluation.runner import HIT_KS, score_question, summarise
 from rag.schema import Answer, Citation, Passage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QA_PATH = ROOT / "eval" / "qa_seeds.jsonl"
 # Questions the default pipeline finds and answers reliably, one or two per type.
 EASY = ("q03", "q19", "q36", "q45", "q62", "q63", "q66")

@@ -23,7 +23,7 @@ from rag.evaluation.dataset import (
 )
 from rag.evaluation.metrics import squeeze
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QA_PATH = ROOT / "eval" / "qa_seeds.jsonl"
 SEEDS = ROOT / "seeds"
 DOCS = ("000_714dc78de03cf996.txt", "002_c385dfa94da2c315.txt")

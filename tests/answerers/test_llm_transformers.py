@@ -17,7 +17,7 @@ from rag.citations import check_citations
 from rag.pipeline import RAG
 from rag.schema import Answer
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 QUESTION = "山东太阳纸业股份有限公司董事长是谁？"
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"

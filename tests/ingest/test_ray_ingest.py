@@ -19,7 +19,7 @@ try:
     import ray.data  # noqa: F401
 except ImportError as exc:  # fail loudly: a skipped test would hide a broken dev environment
     raise ImportError(
-        "tests/test_ray_ingest.py needs Ray Data (a dev dependency): pip install 'rag-zh[ray]'"
+        "tests/ingest/test_ray_ingest.py needs Ray Data (a dev dependency): pip install 'rag-zh[ray]'"
     ) from exc
 
 from rag.config import Settings
