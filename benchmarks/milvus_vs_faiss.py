@@ -723,7 +723,7 @@ def guidance(rows: list[dict[str, Any]], store_index: str) -> str:
         "- **When to switch**: on one host, stay on FAISS: it builds faster, searches exactly (or"
         " HNSW at 0.998) and uses less RAM and disk, and Milvus Lite is no way out of that: it is"
         " embedded and single-process (one process holds the `.db` file; others go through"
-        " `python -m rag.milvus.serve`). Move to a Milvus standalone/distributed *server* when"
+        " `python -m rag.stores.milvus.serve`). Move to a Milvus standalone/distributed *server* when"
         " what FAISS files cannot give is needed: several serving replicas or hosts reading one"
         " index and switching generations together, a corpus whose index no longer fits one"
         " machine's RAM (shards and replicas across machines), or frequent incremental updates"

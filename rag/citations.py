@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.answerers.base import NOT_FOUND
+from rag.language import CJK_CHAR, NOT_FOUND
 from rag.prompting import Source
 from rag.schema import Citation, Paragraph
 from rag.sentences import sentence_spans
@@ -30,7 +30,6 @@ _ONE_RE = re.compile(_ONE)
 _PENDING = re.compile(rf"(?:\s*{_ONE})*\s*(?:[{_OPEN}][\d\s{_SEP}\-–~]{{0,40}})?$")
 _RANGE = re.compile(r"(\d+)\s*[-–~]\s*(\d+)")
 _OUT_MARKER = re.compile(r"\[(\d+)\]")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[a-z]+|\d+")
 MAX_RANGE = 10
 
@@ -162,7 +161,7 @@ def grams(text: str) -> set[str]:
     """Matching units: CJK characters and character bigrams, plus Latin words and numbers."""
     text = text.lower()
     out = set(_WORD.findall(text))
-    cjk = "".join(c if _CJK.match(c) else " " for c in text)
+    cjk = "".join(c if CJK_CHAR.match(c) else " " for c in text)
     for run in cjk.split():
         out.update(run)
         out.update(run[i : i + 2] for i in range(len(run) - 1))

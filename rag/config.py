@@ -12,10 +12,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from rag.errors import RAGError
+
 AUTO = "auto"
 
 
-class ConfigError(ValueError):
+class ConfigError(RAGError, ValueError):
     """A setting has a value that cannot be used; the message says which and how to fix it."""
 
 
@@ -50,8 +52,9 @@ class Settings:
     # "rag": the foundation's jieba words + CJK bigrams, scored by Milvus's BM25;
     # "jieba": Milvus's own jieba analyzer on the raw text.
     milvus_analyzer: str = "rag"
-    # "score": server-side dense and BM25 searches fused here by score; "rrf": Milvus hybrid_search.
-    milvus_fusion: str = "score"
+    # How the keyword and dense channels combine: "score" (normalised scores, weighted) or
+    # "rrf" (reciprocal rank fusion); see rag.fusion.
+    fusion: str = "score"
     # "local": one process; "ray": a Ray Data pipeline (pip install 'rag-zh[ray]').
     ingest_engine: str = "local"
 
@@ -106,6 +109,8 @@ def _from_env() -> dict[str, Any]:
     # Familiar aliases.
     if "embed_model" not in out and os.environ.get("RAG_EMBEDDING_MODEL"):
         out["embed_model"] = os.environ["RAG_EMBEDDING_MODEL"]
+    if "fusion" not in out and os.environ.get("RAG_MILVUS_FUSION"):  # its name before 0.2
+        out["fusion"] = os.environ["RAG_MILVUS_FUSION"]
     return out
 
 

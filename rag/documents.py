@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import ConfigError, load_settings
+from rag.errors import RAGError
 from rag.readers import READERS, ReadError, decode_bytes, extract
 from rag.schema import Document
 
@@ -32,7 +33,7 @@ __all__ = ["SUPPORTED_SUFFIXES", "CorpusError", "Skipped", "decode_bytes", "file
            "find_files", "load_documents", "max_file_bytes", "read_document"]
 
 
-class CorpusError(ValueError):
+class CorpusError(RAGError, ValueError):
     """The corpus folder is missing, empty or unusable; the message says what to do."""
 
 

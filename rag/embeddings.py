@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.config import AUTO
+from rag.errors import RAGError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(RAGError, RuntimeError):
     """The embedding model cannot be loaded; the message says what to do."""
 
 
@@ -63,6 +64,8 @@ class Embedder(Protocol):
     def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray: ...
 
     def unk_rate(self, texts: list[str]) -> float: ...
+
+    def unk_counts(self, texts: list[str]) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True)
@@ -155,17 +158,22 @@ class SentenceTransformerEmbedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def unk_rate(self, texts: list[str]) -> float:
-        """Share of (non-special) tokens the model's tokenizer maps to its unknown token."""
+    def unk_counts(self, texts: list[str]) -> tuple[int, int]:
+        """(unknown, all) of the (non-special) tokens the model's tokenizer makes of ``texts``."""
         tokenizer = self._model.tokenizer
         unk_id = getattr(tokenizer, "unk_token_id", None)
         if unk_id is None or not texts:
-            return 0.0
+            return 0, 0
         total = unknown = 0
         for text in texts:
             ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
             total += len(ids)
             unknown += sum(1 for i in ids if i == unk_id)
+        return unknown, total
+
+    def unk_rate(self, texts: list[str]) -> float:
+        """Share of (non-special) tokens the model's tokenizer maps to its unknown token."""
+        unknown, total = self.unk_counts(texts)
         return unknown / total if total else 0.0
 
 
@@ -208,3 +216,43 @@ def _load_uncached(choice: ModelChoice, device: str):
 
 def load_embedder(setting: str, *, device: str = "cpu", batch_size: int = 32) -> Embedder:
     return SentenceTransformerEmbedder(resolve_model(setting), device=device, batch_size=batch_size)
+
+
+def canonical_model(name: str) -> str:
+    """The name a manifest records for a model setting (aliases of the bundled model folded)."""
+    return BUNDLED_MODEL if name in ("bundled", "minilm", BUNDLED_MODEL) else name
+
+
+def explicit_model(setting: str) -> str | None:
+    """The model a setting names, or None for "auto"."""
+    return None if setting in ("", AUTO) else canonical_model(setting)
+
+
+def model_for_build(setting: str, indexed: str | None) -> ModelChoice:
+    """Which model an index build uses: the setting's; for "auto", the one the index already
+    uses (``indexed``) unless that is the bundled fallback and a better one can be loaded now."""
+    explicit = explicit_model(setting)
+    if explicit:
+        return resolve_model(explicit)
+    if indexed and indexed != BUNDLED_MODEL:
+        return resolve_model(indexed)
+    return resolve_model(AUTO)
+
+
+class EmbedderCache:
+    """One loaded embedder at a time, by model name (models themselves are shared per process)."""
+
+    def __init__(self, *, device: str = "cpu", batch_size: int = 32) -> None:
+        self.device = device
+        self.batch_size = batch_size
+        self._current: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def get(self, choice: ModelChoice | str) -> Embedder:
+        name = choice if isinstance(choice, str) else choice.name
+        with self._lock:
+            if self._current is None or self._current.name != name:
+                resolved = resolve_model(choice) if isinstance(choice, str) else choice
+                self._current = SentenceTransformerEmbedder(
+                    resolved, device=self.device, batch_size=self.batch_size)
+            return self._current

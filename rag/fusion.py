@@ -10,11 +10,33 @@ much of the corpus the embedding model can read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 MIN_DENSE_WEIGHT = 0.1
+RRF_K = 60
+FUSIONS = ("score", "rrf")
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class ChannelWeights:
+    keyword: float
+    dense: float
+
+
+def channel_weights(has_dense: bool, setting: str, unk_rate: float) -> ChannelWeights:
+    """Keywords weigh 1; the dense channel the setting, or by the model's coverage when "auto"
+    (see ``dense_weight_for``); 0 when there is no embedder or no vector."""
+    if not has_dense:
+        return ChannelWeights(1.0, 0.0)
+    if setting not in ("", "auto"):
+        return ChannelWeights(1.0, float(setting))
+    return ChannelWeights(1.0, dense_weight_for(unk_rate))
 
 
 def ranks_from_scores(scores: np.ndarray, limit: int, *, min_score: float = 0.0) -> list[int]:
@@ -34,17 +56,18 @@ def ranks_from_scores(scores: np.ndarray, limit: int, *, min_score: float = 0.0)
 
 
 def fuse_scores(
-    keyword: Mapping[int, float],
-    dense: Mapping[int, float],
+    keyword: Mapping[K, float],
+    dense: Mapping[K, float],
     *,
     dense_weight: float,
-) -> list[tuple[int, float]]:
+) -> list[tuple[K, float]]:
     """Convex fusion of max-normalised BM25 and min-max-normalised cosine scores.
 
     Both maps cover the same candidate ids (a missing id counts as 0 / the lowest cosine).
-    Returns (id, score in [0, 1]) best first; ties keep the smaller id first.
+    Returns (id, score in [0, 1]) best first; ties keep the order of first appearance
+    (``keyword``'s order, then ``dense``'s).
     """
-    ids = sorted(set(keyword) | set(dense))
+    ids = list(dict.fromkeys([*keyword, *dense]))
     if not ids:
         return []
     kw = np.array([keyword.get(i, 0.0) for i in ids], dtype=np.float64)
@@ -69,3 +92,13 @@ def dense_weight_for(unk_rate: float) -> float:
     ``MIN_DENSE_WEIGHT`` once half its tokens are unknown.
     """
     return float(np.clip(1.0 - 1.8 * unk_rate, MIN_DENSE_WEIGHT, 1.0))
+
+
+def rrf_fuse(rankings: Sequence[Sequence[K]], *, k: int = RRF_K) -> list[tuple[K, float]]:
+    """Reciprocal rank fusion: each id scores the sum of 1 / (k + rank) over the rankings
+    (ranks from 1) it appears in. Best first; ties keep the order of first appearance."""
+    scores: dict[K, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])  # stable: ties keep their order

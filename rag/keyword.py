@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from rag.language import cjk_bigrams
+
 log = logging.getLogger(__name__)
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Bigram terms carry this prefix so that they never collide with a jieba word of two characters.
+BIGRAM_PREFIX = "§"
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 STOPWORDS = frozenset(
     """的 了 是 在 和 与 及 等 也 都 而 并 或 把 被 对 从 向 以 为 于 之 其 这 那
@@ -53,15 +57,23 @@ def tokenize(text: str) -> list[str]:
         for w in _jieba().lcut(text)
         if w.strip() and _WORDLIKE.search(w) and w.strip() not in STOPWORDS
     ]
-    bigrams = []
-    for run in _CJK.findall(text):
-        bigrams.extend("§" + run[i : i + 2] for i in range(len(run) - 1))
-    return words + bigrams
+    return words + [bigram_term(b) for b in cjk_bigrams(text)]
+
+
+def bigram_term(bigram: str) -> str:
+    """The keyword term of a CJK character bigram (as ``tokenize`` writes it)."""
+    return BIGRAM_PREFIX + bigram
 
 
 def content_terms(text: str) -> list[str]:
     """The words of ``text`` that carry meaning (no bigrams, no stopwords)."""
-    return [t for t in tokenize(text) if not t.startswith("§")]
+    return [t for t in tokenize(text) if not t.startswith(BIGRAM_PREFIX)]
+
+
+def bm25_idf(n_texts: int, df: int) -> float:
+    """BM25's inverse document frequency; a term in no text gets the highest value."""
+    n = max(n_texts, 1)
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 class KeywordIndex:
@@ -107,8 +119,43 @@ class KeywordIndex:
             return 0
         return int(indptr[tid + 1] - indptr[tid])
 
+
+
+class TermStatistics:
+    """Document frequencies and IDF of keyword terms over one index snapshot, cached.
+
+    ``lookup`` returns the document frequency of each of a batch of (lower-cased) terms; a
+    remote store answers a batch in one request, so callers ``prefetch`` what they will ask.
+    Thread-safe.
+    """
+
+    _LIMIT = 50_000  # cached terms before the cache starts over
+
+    def __init__(self, lookup: Callable[[list[str]], dict[str, int]], n_texts: int) -> None:
+        self._lookup = lookup
+        self.n_texts = n_texts
+        self._df: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def prefetch(self, terms: Collection[str]) -> None:
+        missing = sorted({t.lower() for t in terms} - self._df.keys())
+        if not missing:
+            return
+        found = self._lookup(missing)
+        with self._lock:
+            if len(self._df) > self._LIMIT:
+                self._df.clear()
+            for t in missing:
+                self._df[t] = int(found.get(t, 0))
+
+    def document_frequency(self, term: str) -> int:
+        term = term.lower()
+        if term not in self._df:
+            self.prefetch({term})
+        return self._df.get(term, 0)
+
+    def knows(self, term: str) -> bool:
+        return self.document_frequency(term) > 0
+
     def idf(self, term: str) -> float:
-        """BM25-style inverse document frequency; unseen terms get the highest value."""
-        n = max(self.size, 1)
-        df = self.document_frequency(term)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(self.n_texts, self.document_frequency(term))

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.answerers.base import NOT_FOUND, language_of
 from rag.config import ConfigError
+from rag.language import NOT_FOUND, language_of
 from rag.schema import Passage
 from rag.sentences import sentence_spans
 from rag.tokens import count_tokens

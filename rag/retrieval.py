@@ -1,85 +1,81 @@
-"""Dense (FAISS) + keyword (BM25) search over a loaded index, fused into ``Passage``s."""
+"""Retrieval over any store's snapshot: keyword and dense candidates, fused into ``Passage``s.
+
+One flow for every store: the snapshot's BM25 candidates, then (when the dense channel has
+weight) its nearest vectors plus the cosines of keyword candidates the dense list missed, and the
+BM25 scores of dense candidates where the store can give them; then one fusion function
+(``score`` or ``rrf``, see ``rag.fusion``) and the chunks' paragraphs fetched in one batch.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-import numpy as np
 
 from rag.embeddings import Embedder
-from rag.fusion import dense_weight_for, fuse_scores, ranks_from_scores
+from rag.fusion import FUSIONS, ChannelWeights, channel_weights, fuse_scores, rrf_fuse
 from rag.keyword import content_terms
 from rag.schema import Chunk, Paragraph, Passage
-from rag.store import IndexData
+from rag.stores.base import Key, Snapshot
 
 CANDIDATES = 50
 
 
-@dataclass(frozen=True)
-class ChannelWeights:
-    keyword: float
-    dense: float
-
-
-def channel_weights(has_dense: bool, setting: str, manifest: dict) -> ChannelWeights:
-    """Keywords weigh 1; the dense channel the setting, or by the model's coverage when "auto"
-    (see ``fusion.dense_weight_for``); 0 without an embedder or vectors."""
-    if not has_dense:
-        return ChannelWeights(1.0, 0.0)
-    if setting not in ("", "auto"):
-        return ChannelWeights(1.0, float(setting))
-    return ChannelWeights(1.0, dense_weight_for(float(manifest.get("unk_rate", 0))))
-
-
 class Retriever:
-    """Searches one loaded index. Stateless per query, so safe to share across threads."""
+    """Searches one snapshot. Stateless per query, so safe to share across threads."""
 
-    def __init__(self, data: IndexData, embedder: Embedder | None, *, dense_weight: str = "auto"):
-        self.data = data
+    def __init__(self, snapshot: Snapshot, embedder: Embedder | None, *,
+                 dense_weight: str = "auto", fusion: str = "score") -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)} "
+                             "(RAG_FUSION)")
+        self.snapshot = snapshot
         self.embedder = embedder
+        self.fusion = fusion
         self._dense_setting = dense_weight
 
-    def weights(self, question: str) -> ChannelWeights:
-        """Channel weights for this question (see ``channel_weights``)."""
-        return channel_weights(self.embedder is not None and self.data.vectors.ntotal > 0,
-                               self._dense_setting, self.data.manifest)
+    def weights(self) -> ChannelWeights:
+        """Channel weights for this snapshot (see ``rag.fusion.channel_weights``)."""
+        manifest = self.snapshot.manifest
+        return channel_weights(self.embedder is not None and bool(manifest.get("chunks")),
+                               self._dense_setting, float(manifest.get("unk_rate", 0)))
 
     def search(self, question: str, top_k: int = 5) -> list[Passage]:
         limit = max(CANDIDATES, top_k * 4)
-        weights = self.weights(question)
-        kw_scores = self.data.keyword.scores(question)
-        candidates = ranks_from_scores(kw_scores, limit)
-        dense: dict[int, float] = {}
+        weights = self.weights()
+        keyword = self.snapshot.keyword_candidates(question, limit)
+        dense: dict[Key, float] = {}
         if weights.dense > 0 and self.embedder is not None:
-            query = self.embedder.embed([question], query=True)
-            dense = self._dense_scores(query, limit, candidates)
-        keyword = {i: float(kw_scores[i]) for i in set(candidates) | set(dense)}
-        fused = fuse_scores(keyword, dense, dense_weight=weights.dense)
+            query = self.embedder.embed([question], query=True)[0]
+            dense = self.snapshot.dense_candidates(query, limit)
+            dense_ranking = list(dense)
+            dense.update(self.snapshot.dense_scores(query, [k for k in keyword
+                                                            if k not in dense]))
+        else:
+            dense_ranking = []
+        keyword_ranking = list(keyword)
+        extra = [k for k in dense if k not in keyword]
+        keyword.update(self.snapshot.keyword_scores(question, extra))
+        if self.fusion == "rrf" and dense_ranking:
+            fused = rrf_fuse([keyword_ranking, dense_ranking])
+        else:
+            scores = {k: keyword.get(k, 0.0) for k in dict.fromkeys([*keyword, *dense])}
+            fused = fuse_scores(scores, dense, dense_weight=weights.dense)
+        return self._passages(question, fused[:top_k], keyword, dense)
+
+    def _passages(self, question: str, ranked: list[tuple[Key, float]],
+                  keyword: dict[Key, float], dense: dict[Key, float]) -> list[Passage]:
+        chunks = self.snapshot.chunks([k for k, _ in ranked])
+        paragraphs = self.snapshot.paragraphs(
+            {(c.doc, i) for c in chunks.values() for i in c.paragraphs})
         terms = content_terms(question)
         passages = []
-        for rank, (i, score) in enumerate(fused[:top_k]):
-            channels = {"keyword": keyword[i]}
-            if i in dense:
-                channels["dense"] = dense[i]
-            passages.append(self._passage(self.data.chunks[i], score, rank, channels, terms))
+        for rank, (key, score) in enumerate(ranked):
+            chunk = chunks[key]
+            channels = {"keyword": keyword.get(key, 0.0)}
+            if key in dense:
+                channels["dense"] = dense[key]
+            paras = [paragraphs[(chunk.doc, i)] for i in chunk.paragraphs]
+            passages.append(make_passage(chunk, paras, score, rank, channels, terms))
         return passages
-
-    def _dense_scores(self, query: np.ndarray, limit: int, extra: list[int]) -> dict[int, float]:
-        """Cosine of the query with FAISS's nearest chunks and with the keyword candidates."""
-        index = self.data.vectors
-        sims, ids = index.search(query, min(limit, index.ntotal))
-        out = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
-        missing = [i for i in extra if i not in out]
-        if missing:
-            vectors = np.vstack([index.reconstruct(int(i)) for i in missing])
-            out.update(zip(missing, (vectors @ query[0]).tolist(), strict=True))
-        return out
-
-    def _passage(self, chunk: Chunk, score: float, rank: int, channels: dict[str, float],
-                 terms: list[str]) -> Passage:
-        paras = [self.data.paragraphs[(chunk.doc, i)] for i in chunk.paragraphs]
-        return make_passage(chunk, paras, score, rank, channels, terms)
 
 
 def make_passage(chunk: Chunk, paras: list[Paragraph], score: float, rank: int,

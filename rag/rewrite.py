@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
-from rag.answerers.base import language_of
+from rag.language import language_of
 
 log = logging.getLogger(__name__)
 

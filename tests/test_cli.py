@@ -11,7 +11,7 @@ from conftest import ROOT, SEEDS
 
 
 def _rag(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=300, env={**os.environ})
 
 

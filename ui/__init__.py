@@ -1,4 +1,5 @@
-"""The browser chat UI (``rag chat``): ``ui.app.build_app(rag)`` and ``ui.app.run(args, rag)``.
+"""The edges: the browser chat UI (``ui.app.build_app(rag)``, served by ``ui.serve.run(rag)``)
+and the ``rag`` command (``ui.cli``).
 
 Importing ``ui`` is cheap; Gradio loads with ``ui.app``. Rendering lives in ``ui.render``.
 """

@@ -1,8 +1,7 @@
 """The Gradio chat UI: a thin wrapper around the ``RAG`` object it is given.
 
 ``build_app(rag)`` lays out the page and wires its events to ``ChatHandlers``, which call the
-library and return HTML made by ``ui.render``. ``launch(demo, ...)`` starts it with the page
-script and styles it needs; ``run(args, rag)`` is what ``rag chat`` calls. Nothing leaves the
+library and return HTML made by ``ui.render``; ``ui.serve`` starts it. Nothing leaves the
 machine: analytics are off, the default theme's fonts are served locally, no share link.
 """
 
@@ -25,7 +24,6 @@ def _offline_env() -> None:
 
 _offline_env()
 
-import argparse  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import closing  # noqa: E402
@@ -34,11 +32,10 @@ from typing import TYPE_CHECKING, Any, Literal  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from rag.answerers import FACTORIES  # noqa: E402
+from rag.answerers import SELECTABLE  # noqa: E402
 from rag.documents import SUPPORTED_SUFFIXES  # noqa: E402
-from rag.embeddings import EmbeddingError  # noqa: E402
+from rag.errors import RAGError  # noqa: E402
 from rag.schema import Answer  # noqa: E402
-from rag.store import StoreError  # noqa: E402
 from rag.uploads import add_documents  # noqa: E402
 from ui import assets, render, session  # noqa: E402
 from ui.session import Turn  # noqa: E402
@@ -75,7 +72,7 @@ def _session_key(request: gr.Request | None) -> str | None:
 
 def _error_message(exc: Exception) -> str:
     # The library's own errors carry a message meant for the user; others get their type.
-    if isinstance(exc, (ValueError, StoreError, EmbeddingError, OSError)):
+    if isinstance(exc, (RAGError, ValueError, OSError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -233,7 +230,7 @@ def _api_reindex(rag: RAG):
 def build_app(rag: RAG) -> gr.Blocks:
     """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles)."""
     h = ChatHandlers(rag)
-    choices = list(dict.fromkeys([rag.settings.llm, *FACTORIES]))
+    choices = list(dict.fromkeys([rag.settings.llm, *SELECTABLE]))
     with gr.Blocks(title="文档问答 · RAG chat", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
         turns = gr.State([])
@@ -302,32 +299,3 @@ def build_app(rag: RAG) -> gr.Blocks:
         gr.api(_api_ask(rag), api_name="ask")
         gr.api(_api_reindex(rag), api_name="reindex")
     return demo
-
-
-def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
-           max_file_mb: int | None = None) -> str:
-    """Start ``demo`` in the background through the queue (``CONCURRENCY`` events at once).
-
-    Adds the page script and styles, never makes a share link, and refuses uploads over
-    ``max_file_mb`` before they reach the disk. Returns the local URL; ``demo.close()`` stops it.
-    """
-    demo.queue(default_concurrency_limit=CONCURRENCY)
-    _, url, _ = demo.launch(
-        server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
-        show_error=True, css=assets.CSS, js=assets.PAGE_JS, ssr_mode=False, pwa=False,
-        mcp_server=False, footer_links=["api", "settings"],
-        max_file_size=f"{max_file_mb}mb" if max_file_mb else None,
-    )
-    return url
-
-
-def run(args: argparse.Namespace, rag: RAG) -> int:
-    """``rag chat``: serve the UI on ``args.host:args.port`` until Ctrl-C; returns 0."""
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serving on %s: other machines can reach this chat and its uploads",
-                    args.host)
-    demo = build_app(rag)
-    url = launch(demo, host=args.host, port=args.port, max_file_mb=rag.settings.max_file_mb)
-    print(f"chat UI at {url} (offline; index {rag.location}; Ctrl-C to stop)", flush=True)
-    demo.block_thread()  # returns on Ctrl-C, after closing the server
-    return 0

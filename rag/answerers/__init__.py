@@ -1,7 +1,8 @@
 """Answerer backends by name. Heavy backends are imported only when chosen.
 
-``extractive`` (offline default), ``openai`` (any OpenAI-compatible server) and ``transformers``
-(a local chat model). A llama.cpp backend is not built in: serve the GGUF file with llama.cpp's
+``extractive`` (offline default), ``openai`` (any OpenAI-compatible server), ``transformers``
+(a local chat model) and ``fake`` (no model: quotes the top passage's first sentence, for tests
+and examples). A llama.cpp backend is not built in: serve the GGUF file with llama.cpp's
 OpenAI-compatible ``llama-server`` and use ``openai`` (see docs/llm.md).
 """
 
@@ -17,6 +18,12 @@ def _extractive(settings: Settings) -> Answerer:
     from rag.answerers.extractive import ExtractiveAnswerer
 
     return ExtractiveAnswerer()
+
+
+def _fake(settings: Settings) -> Answerer:
+    from rag.answerers.fake import FakeAnswerer
+
+    return FakeAnswerer()
 
 
 def _openai(settings: Settings) -> Answerer:
@@ -35,7 +42,12 @@ FACTORIES: dict[str, Callable[[Settings], Answerer]] = {
     "extractive": _extractive,
     "openai": _openai,
     "transformers": _transformers,
+    "fake": _fake,
 }
+
+
+# What a user picks from (the fake answerer is for tests and examples only).
+SELECTABLE = tuple(name for name in FACTORIES if name != "fake")
 
 
 def make_answerer(name: str, settings: Settings) -> Answerer:

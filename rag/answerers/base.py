@@ -6,27 +6,13 @@ final ``Answer``. ``answer`` (whole) is derived from it, so a new backend is one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from rag.language import NOT_FOUND, language_of, not_found_message
 from rag.schema import Answer, Paragraph, Passage
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-NOT_FOUND = {
-    "zh": "抱歉，文档中没有找到这个问题的答案。",
-    "en": "Sorry, the answer to this question was not found in the documents.",
-}
-
-
-def language_of(text: str) -> str:
-    """'zh' when the text contains Chinese characters, else 'en'."""
-    return "zh" if _CJK.search(text) else "en"
-
-
-def not_found_message(question: str) -> str:
-    return NOT_FOUND[language_of(question)]
+__all__ = ["NOT_FOUND", "Answerer", "Evidence", "language_of", "not_found_message"]
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ when coverage is weak, when the answer type is missing (no new name for "who", n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rag.answerers.base import Answerer, Evidence, not_found_message
+from rag.answerers.base import Answerer, Evidence
 from rag.answers_analysis import (
     FRAMING,
     QType,
@@ -25,7 +24,8 @@ from rag.answers_analysis import (
     title_modifier,
     type_evidence,
 )
-from rag.keyword import content_terms
+from rag.keyword import bigram_term, content_terms
+from rag.language import cjk_bigrams, has_cjk, not_found_message
 from rag.schema import Answer, Citation, Passage
 from rag.sentences import sentence_spans
 
@@ -33,7 +33,6 @@ MIN_COVERAGE = 0.34
 MAX_MISSING_SHARE = 0.34
 PASSAGE_WEIGHT = 0.25
 TYPE_WEIGHT = 0.15
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,7 @@ class _Sentence:
 
 
 def _bigrams(text: str) -> set[str]:
-    out = set()
-    for run in _CJK_RUN.findall(text.lower()):
-        out.update(run[i : i + 2] for i in range(len(run) - 1))
-    return out
+    return set(cjk_bigrams(text.lower()))
 
 
 class _Scorer:
@@ -64,9 +60,8 @@ class _Scorer:
         # coverage comparable across questions (missing terms are judged in _missing_share).
         q = evidence.question
         self.words = {t: evidence.idf(t) for t in content_terms(q) if evidence.in_corpus(t)}
-        self.bigrams = {
-            b: evidence.idf("§" + b) for b in _bigrams(q) if evidence.in_corpus("§" + b)
-        }
+        self.bigrams = {b: evidence.idf(bigram_term(b)) for b in _bigrams(q)
+                        if evidence.in_corpus(bigram_term(b))}
 
     def coverage(self, text: str) -> float:
         """Share of the question's squared IDF mass found in ``text`` (words and bigrams averaged).
@@ -211,7 +206,7 @@ def _occurs(term: str, evidence: Evidence) -> bool:
     if evidence.in_corpus(term):
         return True
     grams = _bigrams(term)
-    return bool(grams) and all(evidence.in_corpus("§" + g) for g in grams)
+    return bool(grams) and all(evidence.in_corpus(bigram_term(g)) for g in grams)
 
 
 def _closest(passages: list[Passage] | tuple[Passage, ...]) -> list[Passage]:
@@ -219,5 +214,5 @@ def _closest(passages: list[Passage] | tuple[Passage, ...]) -> list[Passage]:
 
 
 def _is_cjk(text: str) -> bool:
-    return bool(_CJK_RUN.search(text))
+    return has_cjk(text)
 

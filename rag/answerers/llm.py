@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from rag.answerers.base import Answerer, Evidence, not_found_message
 from rag.citations import CheckedReply, MarkerRewriter, check_citations
+from rag.errors import RAGError
 from rag.prompting import Prompt, build_prompt
 from rag.schema import Answer
 
@@ -21,7 +22,7 @@ Messages = Sequence[dict[str, str]]
 REWRITE_TOKENS = 128
 
 
-class LLMError(OSError):
+class LLMError(RAGError, OSError):
     """The language model could not answer (server, key, model, timeout); the message says why.
 
     An ``OSError`` because it is a failure of an outside service: edges that report I/O

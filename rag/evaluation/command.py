@@ -1,4 +1,4 @@
-"""``rag eval``: parse the arguments, run the evaluation, write and print the report.
+"""``rag eval``: run the evaluation, write and print the report (the CLI parses the arguments).
 
 ``rag eval [QA_FILE] [--index DIR] [--llm NAME] [--out DIR]`` scores a JSONL Q&A set (default
 ``eval/qa_seeds.jsonl``) over the index the other commands use; a SQuAD-style ``.json`` file is
@@ -8,14 +8,13 @@ converted to ``<out>/squad_corpus`` + ``<out>/qa.jsonl`` and evaluated over its 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rag.evaluation.dataset import QAItem, convert_squad, load_qa, read_squad
+from rag.evaluation.dataset import convert_squad, load_qa, read_squad
 from rag.evaluation.report import (
     compare_reports,
     format_compare,
@@ -40,46 +39,52 @@ def default_out() -> Path:
     return project_path("eval") / "out"
 
 
-def _squad_rag(args: argparse.Namespace, corpus: Path, out: Path) -> RAG:
+def _squad_rag(corpus: Path, out: Path, index: str | None, given_corpus: str | None,
+               overrides: dict[str, Any]) -> RAG:
     from rag.pipeline import RAG
 
-    if getattr(args, "corpus", None):
+    if given_corpus:
         log.warning("--corpus is ignored for a SQuAD file: its contexts are the corpus")
-    index = Path(args.index) if args.index else out / "index"
-    return RAG(index_dir=index, corpus_dir=corpus, progress=True,
-               top_k=getattr(args, "top_k", None), llm=getattr(args, "llm", None))
-
-
-def _load(args: argparse.Namespace, qa_file: Path, out: Path,
-          rag_factory: Callable[[], RAG]) -> tuple[list[QAItem], RAG]:
-    if read_squad(qa_file) is not None:
-        corpus, qa_path = convert_squad(qa_file, out)
-        print(f"converted {qa_file} -> {corpus} + {qa_path}", file=sys.stderr)
-        return load_qa(qa_path), _squad_rag(args, corpus, out)
-    return load_qa(qa_file), rag_factory()
+    return RAG(index_dir=Path(index) if index else out / "index", corpus_dir=corpus,
+               progress=True, **overrides)
 
 
 def compare(paths: list[str]) -> int:
-    a, b = (load_report(p) for p in paths)
+    """Print every metric of two reports side by side; 2 for a report that cannot be read."""
+    try:
+        a, b = (load_report(p) for p in paths)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(format_compare(compare_reports(a, b), paths[0], paths[1]))
     return 0
 
 
-def run(args: argparse.Namespace, rag_factory: Callable[[], RAG]) -> int:
-    """Run ``rag eval``; returns the exit status (2 for a bad Q&A file or report)."""
+def run(qa_file: str | None = None, *, out: str | None = None, index: str | None = None,
+        corpus: str | None = None, overrides: dict[str, Any] | None = None,
+        default_rag: Callable[[], RAG]) -> int:
+    """Run ``rag eval``; returns the exit status (2 for a bad Q&A file or report).
+
+    ``default_rag`` makes the RAG for a JSONL set; a SQuAD file gets its own index under
+    ``out`` (or ``index``) built with ``overrides``.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    qa_path = Path(qa_file) if qa_file else project_path(DEFAULT_QA)
+    out_dir = Path(out) if out else default_out()
     try:
-        if getattr(args, "compare", None):
-            return compare(args.compare)
-        qa_file = Path(args.qa_file) if args.qa_file else project_path(DEFAULT_QA)
-        out = Path(args.out) if args.out else default_out()
-        items, rag = _load(args, qa_file, out, rag_factory)
-    except ValueError as exc:  # DatasetError, a bad report, a bad setting
+        if read_squad(qa_path) is not None:
+            squad_corpus, converted = convert_squad(qa_path, out_dir)
+            print(f"converted {qa_path} -> {squad_corpus} + {converted}", file=sys.stderr)
+            items = load_qa(converted)
+            rag = _squad_rag(squad_corpus, out_dir, index, corpus, overrides)
+        else:
+            items, rag = load_qa(qa_path), default_rag()
+    except ValueError as exc:  # DatasetError, a bad setting
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    llm = getattr(args, "llm", None)
-    report, records = evaluate(rag, items, getattr(args, "top_k", None), llm=llm, progress=True,
-                               source=str(qa_file))
-    paths = write_reports(report, records, out)
+    report, records = evaluate(rag, items, overrides.get("top_k"), llm=overrides.get("llm"),
+                               progress=True, source=str(qa_path))
+    paths = write_reports(report, records, out_dir)
     print(format_table(report))
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answers_analysis import QType, question_type
+from rag.errors import RAGError
 from rag.evaluation.metrics import squeeze
 from rag.sentences import sentence_spans
 
@@ -36,7 +37,7 @@ MAX_ERRORS = 20
 EVIDENCE_CHARS = 60
 
 
-class DatasetError(ValueError):
+class DatasetError(RAGError, ValueError):
     """A Q&A file does not follow the schema; the message names the file and line."""
 
 

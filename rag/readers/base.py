@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.errors import RAGError
+
 # C0/C1 control characters other than tab, newline, carriage return and form feed (page break).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _LINE_SEPARATORS = re.compile("[\u2028\u2029\x85]")
 
 
-class ReadError(Exception):
+class ReadError(RAGError):
     """A file that cannot be indexed; ``str(exc)`` says why and, where it can, what to do."""
 
 

@@ -1,6 +1,6 @@
 """Two app processes serve one Milvus store; one updates the corpus while the other answers.
 
-The store is a Milvus Lite file served over TCP on 127.0.0.1 (``python -m rag.milvus.serve``),
+The store is a Milvus Lite file served over TCP on 127.0.0.1 (``python -m rag.stores.milvus.serve``),
 standing in for a Milvus server; the apps are real ``rag chat`` processes asked through
 ``gradio_client``, as a load balancer's clients would.
 """
@@ -63,7 +63,7 @@ def stop(proc: subprocess.Popen) -> None:
 @pytest.fixture
 def milvus_server(tmp_path) -> Iterator[str]:
     port = free_port()
-    proc, _ = start(["-m", "rag.milvus.serve", str(tmp_path / "store" / "milvus.db"),
+    proc, _ = start(["-m", "rag.stores.milvus.serve", str(tmp_path / "store" / "milvus.db"),
                      "--port", str(port)], "serving")
     yield f"http://127.0.0.1:{port}"
     stop(proc)
@@ -84,7 +84,7 @@ def test_two_replicas_share_one_store_while_one_updates(milvus_server, tmp_path)
     try:
         for _ in range(2):
             port = free_port()
-            apps.append(start(["-m", "rag.cli", "chat", "--store", "milvus", "--milvus-uri",
+            apps.append(start(["-m", "ui.cli", "chat", "--store", "milvus", "--milvus-uri",
                                milvus_server, "--corpus", str(corpus), "--index",
                                str(tmp_path / "index"), "--port", str(port)], "chat UI at"))
         updater, reader = (Client(re.search(r"http://\S+", line).group(0), verbose=False)
@@ -118,9 +118,9 @@ def test_two_replicas_share_one_store_while_one_updates(milvus_server, tmp_path)
 def test_serving_a_file_that_another_process_holds_fails_clearly(tmp_path):
     db = tmp_path / "milvus.db"
     port = free_port()
-    proc, _ = start(["-m", "rag.milvus.serve", str(db), "--port", str(port)], "serving")
+    proc, _ = start(["-m", "rag.stores.milvus.serve", str(db), "--port", str(port)], "serving")
     try:
-        second = subprocess.run([sys.executable, "-m", "rag.milvus.serve", str(db), "--port",
+        second = subprocess.run([sys.executable, "-m", "rag.stores.milvus.serve", str(db), "--port",
                                  str(free_port())], cwd=ROOT, capture_output=True, text=True,
                                 timeout=120)
         assert second.returncode != 0

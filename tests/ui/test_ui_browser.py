@@ -102,7 +102,8 @@ def _free_port() -> int:
 
 
 def _serve(rag):
-    from ui.app import build_app, launch
+    from ui.app import build_app
+    from ui.serve import launch
 
     demo = build_app(rag)
     return demo, launch(demo, host="127.0.0.1", port=_free_port())

@@ -3,7 +3,7 @@
 A Milvus Lite file is opened by one process at a time. To run several app replicas on one
 machine without a Milvus server, serve the file and point every replica at it::
 
-    python -m rag.milvus.serve index/milvus.db --port 19530
+    python -m rag.stores.milvus.serve index/milvus.db --port 19530
     RAG_STORE=milvus RAG_MILVUS_URI=http://127.0.0.1:19530 rag chat --port 7861
 
 In production run Milvus standalone or distributed instead (see the README); the replicas
@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-log = logging.getLogger("rag.milvus.serve")
+log = logging.getLogger("rag.stores.milvus.serve")
 
 
 def serve(db_file: Path, host: str, port: int) -> None:
@@ -67,7 +67,7 @@ def _wait_for_port(host: str, port: int, server, timeout: float = 60.0) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.milvus.serve", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m rag.stores.milvus.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("db_file", type=Path, help="Milvus Lite database file (e.g. "
                                                    "index/milvus.db)")

@@ -4,7 +4,7 @@
 
 1. ``from_items`` over the corpus-relative paths;
 2. a ``flat_map`` stage (stateless tasks) that reads each file with ``read_document``, repairs
-   its paragraphs and chunks them exactly as ``rag.indexing._process_file`` does, and emits one
+   its paragraphs and chunks them with ``rag.ingest.process.parse_file``, and emits one
    header row per file (its paragraphs, chunks and skip records, pickled) plus one row per chunk
    text;
 3. a ``map_batches`` stage on a pool of actors, each holding one ``SentenceTransformerEmbedder``
@@ -42,11 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import chunk_paragraphs
 from rag.config import Settings
-from rag.documents import Skipped, read_document
+from rag.documents import Skipped
 from rag.embeddings import ModelChoice
-from rag.paragraphs import split_paragraphs
+from rag.errors import RAGError
+from rag.ingest.process import parse_file
 from rag.schema import Chunk, Paragraph
 from rag.tokens import get_counter
 
@@ -67,7 +67,7 @@ _ENV_PREFIXES = ("RAG_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "SENTENCE_TRANS
 __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "FileResult", "RayUnavailableError", "process_files_ray"]
 
 
-class RayUnavailableError(RuntimeError):
+class RayUnavailableError(RAGError, RuntimeError):
     """Ray (with Ray Data) is not installed; the message says what to install."""
 
 
@@ -147,26 +147,14 @@ def _ensure_ray(num_cpus: int | None = None) -> Any:
 
 def _read_and_chunk(row: dict[str, Any], corpus_dir: str, settings: Settings
                     ) -> list[dict[str, Any]]:
-    """One header row (pickled paragraphs, chunks, skip records) plus one row per chunk text.
-
-    The same steps as ``rag.indexing._process_file``.
-    """
-    root = Path(corpus_dir)
-    skipped: list[Skipped] = []
-    paragraphs: list[Paragraph] = []
-    chunks: list[Chunk] = []
-    doc = read_document(root / row["path"], root, max_file_mb=settings.max_file_mb,
-                        skipped=skipped)
-    if doc is not None:
-        paragraphs = split_paragraphs(doc.text, doc.path)
-        if paragraphs:
-            chunks = chunk_paragraphs(paragraphs, chunk_tokens=settings.chunk_tokens,
-                                      overlap_tokens=settings.chunk_overlap)
-    meta = pickle.dumps((paragraphs, chunks, skipped, get_counter()[0]),
+    """One header row (pickled paragraphs, chunks, skip records) plus one row per chunk text."""
+    parsed = parse_file(Path(corpus_dir), row["path"], settings)
+    meta = pickle.dumps((parsed.paragraphs, parsed.chunks, parsed.skipped, get_counter()[0]),
                         protocol=pickle.HIGHEST_PROTOCOL)
     file = int(row["file"])
     out = [{"file": file, "seq": -1, "text": "", "meta": meta}]
-    out += [{"file": file, "seq": i, "text": c.text, "meta": b""} for i, c in enumerate(chunks)]
+    out += [{"file": file, "seq": i, "text": c.text, "meta": b""}
+            for i, c in enumerate(parsed.chunks)]
     return out
 
 

@@ -1,4 +1,8 @@
-"""The ``rag`` command: index | ask | chat | eval. Parses, calls the library, prints."""
+"""The ``rag`` command: index | ask | chat | eval. Parses, calls the library, prints.
+
+An edge like the chat page: the library never imports it. Every error the library means for the
+user is a ``RAGError`` and prints as one ``error:`` line with exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rag.errors import RAGError
 from rag.schema import Answer
 
 log = logging.getLogger("rag")
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from rag.config import ConfigError
-    from rag.documents import CorpusError
-    from rag.embeddings import EmbeddingError
-    from rag.evaluation.dataset import DatasetError
-    from rag.pipeline import QuestionError
-    from rag.ray_ingest import RayUnavailableError
-    from rag.store import StoreError
-
-    errors: list[type[BaseException]] = [ConfigError, CorpusError, DatasetError, EmbeddingError,
-                                          QuestionError, StoreError, OSError,
-                                          RayUnavailableError]
-    try:  # the Milvus client's own errors (a server that went away, a refused request)
-        from pymilvus.exceptions import MilvusException
-
-        errors.append(MilvusException)
-    except ImportError:
-        pass
-    return tuple(errors)
 
 
 def _open_rag(args: argparse.Namespace, *, progress: bool = False):
@@ -75,7 +59,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = load_settings()
     rag = RAG(index_dir=args.index or settings.index_dir,
               corpus_dir=args.corpus_dir or settings.corpus_dir,
-              rebuild=args.rebuild, progress=True, **_store_overrides(args))
+              rebuild=args.rebuild, progress=True, **_store_overrides(args)).open()
     m = rag.manifest
     print(f"index {rag.location}: {m['documents']} documents, {m['paragraphs']} paragraphs, "
           f"{m['chunks']} chunks, model {m['embed_model']} (dim {m['dimension']})")
@@ -88,7 +72,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import clean_question
+    from rag.question import clean_question
 
     question = clean_question(args.question)
     rag = _open_rag(args)
@@ -101,15 +85,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from ui.app import run
+    from ui.serve import run
 
-    return run(args, _open_rag(args, progress=True))
+    return run(_open_rag(args, progress=True).open(), host=args.host, port=args.port)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluation.command import run
+    from rag.evaluation.command import compare, run
 
-    return run(args, lambda: _open_rag(args, progress=True))
+    if args.compare:
+        return compare(args.compare)
+    overrides = {"top_k": args.top_k, "llm": args.llm, **_store_overrides(args)}
+    return run(args.qa_file, out=args.out, index=args.index, corpus=args.corpus,
+               overrides=overrides, default_rag=lambda: _open_rag(args, progress=True))
 
 
 def _store_options(p: argparse.ArgumentParser) -> None:
@@ -182,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `rag eval --compare A B | head`
         sys.stderr.close()
         return 0
-    except _known_errors() as exc:
+    except (RAGError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,99 @@
+"""The live index of a ``RAG``: the store's current snapshot with its retriever and term
+statistics, swapped as one reference so that every question is answered from one index state
+even while an update publishes the next one (here or, for a shared store, in another process).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.config import Settings
+from rag.embeddings import EmbedderCache, explicit_model
+from rag.fusion import channel_weights
+from rag.indexing import update_index
+from rag.keyword import TermStatistics
+from rag.retrieval import Retriever
+from rag.stores.base import IndexMismatchError, Snapshot, Store
+
+
+@dataclass(frozen=True)
+class Live:
+    """One snapshot and what answers questions from it."""
+
+    snapshot: Snapshot
+    retriever: Retriever
+    terms: TermStatistics
+
+
+class LiveIndex:
+    """Opens (or builds) the index on first use and follows the store's published states."""
+
+    def __init__(self, store: Store, settings: Settings, embedders: EmbedderCache, *,
+                 corpus_dir: Path | None) -> None:
+        self.store = store
+        self.settings = settings
+        self.embedders = embedders
+        self.corpus_dir = corpus_dir
+        self._live: Live | None = None
+        self._lock = threading.RLock()
+
+    def current(self) -> Live:
+        """The live snapshot's ``Live`` (opening the index on first use)."""
+        live = self._live
+        if live is None:
+            return self.open()
+        snapshot = self.store.open()
+        if snapshot is live.snapshot:
+            return live
+        return self._swap(snapshot)
+
+    def open(self, *, rebuild: bool = False, progress: bool = False) -> Live:
+        """Load the index; with a corpus folder, build or refresh it first when stale."""
+        with self._lock:
+            if self._live is not None and not rebuild:
+                return self._live
+            if self.corpus_dir is None:
+                snapshot = self.store.open()
+                self._check_model(snapshot)
+            else:
+                snapshot = update_index(self.store, self.corpus_dir, self.settings,
+                                        self.embedders.get, rebuild=rebuild, progress=progress)
+            return self._swap(snapshot)
+
+    def update(self, *, progress: bool = False) -> Live:
+        """Refresh from the corpus folder and switch to the result without downtime."""
+        assert self.corpus_dir is not None
+        snapshot = update_index(self.store, self.corpus_dir, self.settings, self.embedders.get,
+                                progress=progress)
+        return self._swap(snapshot)
+
+    def _swap(self, snapshot: Snapshot) -> Live:
+        with self._lock:
+            if self._live is not None and self._live.snapshot is snapshot:
+                return self._live
+            live = Live(snapshot, self._retriever(snapshot),
+                        TermStatistics(snapshot.document_frequencies,
+                                       int(snapshot.manifest.get("chunks", 0))))
+            self._live = live
+            return live
+
+    def _retriever(self, snapshot: Snapshot) -> Retriever:
+        manifest = snapshot.manifest
+        weights = channel_weights(bool(manifest.get("chunks")), self.settings.dense_weight,
+                                  float(manifest.get("unk_rate", 0)))
+        embedder = self.embedders.get(manifest["embed_model"]) if weights.dense > 0 else None
+        return Retriever(snapshot, embedder, dense_weight=self.settings.dense_weight,
+                         fusion=self.settings.fusion)
+
+    def _check_model(self, snapshot: Snapshot) -> None:
+        wanted = explicit_model(self.settings.embed_model)
+        built = snapshot.manifest.get("embed_model")
+        if wanted and wanted != built:
+            where = self.store.location
+            raise IndexMismatchError(
+                f"index in {where} was built with embedding model {built!r}, not {wanted!r}; "
+                f"rebuild it with RAG_EMBED_MODEL={wanted} rag index CORPUS_DIR --index "
+                f"{where} --rebuild, or drop the model setting to use the index's own"
+            )

@@ -1,0 +1,98 @@
+"""The FAISS store: each index state is a build folder of files (see ``build``), published by
+an atomic rename of ``CURRENT``. An update writes a whole new build, copying the records and
+vectors of unchanged files from the live one."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import AUTO, Settings
+from rag.keyword import KeywordIndex
+from rag.schema import Chunk, Paragraph
+from rag.stores.base import Delta, IndexNotFoundError, Store
+from rag.stores.faiss import build
+from rag.stores.faiss.snapshot import FaissSnapshot
+from rag.stores.manifest import FORMAT_VERSION
+
+__all__ = ["FaissSnapshot", "FaissStore"]
+
+
+class FaissStore(Store):
+    kind = "faiss"
+
+    def __init__(self, settings: Settings, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.faiss_index = settings.faiss_index
+        self._live: FaissSnapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return str(self.index_dir)
+
+    def lock(self) -> AbstractContextManager[None]:
+        return build.build_lock(self.index_dir)
+
+    def open(self) -> FaissSnapshot:
+        with self._lock:
+            if self._live is None:
+                folder, manifest = build.read_build(self.index_dir, FORMAT_VERSION)
+                self._live = FaissSnapshot(folder, manifest)
+            return self._live
+
+    def settings_change(self, manifest: dict[str, Any], settings: Settings) -> str | None:
+        if manifest.get("faiss_index", AUTO) != settings.faiss_index:
+            return "vector index type changed"
+        return None
+
+    def stage(self, delta: Delta) -> Path:
+        paragraphs, chunks, vectors = self._assemble(delta)
+        keyword = KeywordIndex.build([c.text for c in chunks])
+        manifest = {**delta.manifest, "store": self.kind, "faiss_index": self.faiss_index,
+                    "files": delta.files}
+        return build.stage(self.index_dir, manifest=manifest, paragraphs=paragraphs,
+                           chunks=chunks, vectors=vectors, keyword=keyword)
+
+    def commit(self, staged: Path) -> FaissSnapshot:
+        build.commit(self.index_dir, staged)
+        folder, manifest = build.read_build(self.index_dir, FORMAT_VERSION)
+        snapshot = FaissSnapshot(folder, manifest)
+        with self._lock:
+            self._live = snapshot
+        return snapshot
+
+    def _assemble(self, delta: Delta) -> tuple[list[Paragraph], list[Chunk], np.ndarray]:
+        """Every file's paragraphs, chunks and vectors in ``delta.files`` order: new content
+        from the delta, the rest from the live build."""
+        added = {f.path: f for f in delta.added}
+        kept = [p for p in delta.files if p not in added and int(delta.files[p]["chunks"]) > 0]
+        old = self._live_contents(kept) if kept and not delta.fresh else {}
+        paragraphs: list[Paragraph] = []
+        chunks: list[Chunk] = []
+        parts: list[np.ndarray] = []
+        for path in delta.files:
+            if path in added:
+                content = added[path]
+                paragraphs += content.paragraphs
+                chunks += content.chunks
+                parts.append(content.vectors)
+            elif path in old:
+                paragraphs += old[path][0]
+                chunks += old[path][1]
+                parts.append(old[path][2])
+        dim = int(delta.manifest["dimension"])
+        parts = [p for p in parts if len(p)]
+        vectors = (np.vstack(parts).astype(np.float32) if parts
+                   else np.zeros((0, dim), dtype=np.float32))
+        return paragraphs, chunks, vectors
+
+    def _live_contents(self, docs: list[str]) -> dict[str, Any]:
+        try:
+            return self.open().contents(docs)
+        except IndexNotFoundError:
+            return {}

@@ -1,0 +1,180 @@
+"""Build folders of the FAISS store: written whole, published by one atomic rename.
+
+Layout under the index folder::
+
+    CURRENT            name of the live build folder (replaced atomically)
+    build-<id>/        manifest.json, vectors.faiss, records.sqlite, bm25/
+
+A build is written into a fresh folder (``stage``) and only then published by atomically
+replacing ``CURRENT`` (``commit``); a crash at any point leaves the previous build live and
+intact. The previous build is kept until the next one is published, so readers still holding it
+keep working. The manifest lists every file of the build with its size and SHA-256, checked on
+load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.keyword import KeywordIndex
+from rag.schema import Chunk, Paragraph
+from rag.stores.base import IndexFormatError, IndexNotFoundError
+from rag.stores.faiss.records import FILE as RECORDS
+from rag.stores.faiss.records import write_records
+from rag.stores.faiss.vectors import make_vector_index, resolve_index_spec
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+KEYWORDS = "bm25"
+# Checksums are verified on every load up to this total size (a larger index checks sizes only).
+VERIFY_CHECKSUMS_BELOW = 256 * 1024 * 1024
+
+
+def current_build(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    build = index_dir / name
+    return build if name and build.is_dir() else None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Serialise builds of one index folder across processes."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _file_digests(build: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file of a build except the manifest."""
+    out = {}
+    for path in sorted(build.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[path.relative_to(build).as_posix()] = {"size": path.stat().st_size,
+                                                        "sha256": h.hexdigest()}
+    return out
+
+
+def _fsync_tree(build: Path) -> None:
+    for path in build.rglob("*"):
+        if path.is_file():
+            with path.open("rb+") as fh:
+                os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stage(index_dir: Path, *, manifest: dict[str, Any], paragraphs: list[Paragraph],
+          chunks: list[Chunk], vectors: np.ndarray, keyword: KeywordIndex) -> Path:
+    """Write a complete, synced build folder (not yet live); returns it."""
+    import faiss
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    build = index_dir / f"build-{uuid.uuid4().hex[:12]}"
+    build.mkdir()
+    try:
+        spec = resolve_index_spec(manifest.get("faiss_index", "auto"), len(vectors))
+        faiss.write_index(make_vector_index(vectors, int(manifest["dimension"]), spec),
+                          str(build / VECTORS))
+        write_records(build / RECORDS, paragraphs, chunks)
+        keyword.save(build / KEYWORDS)
+        _fsync_tree(build)
+        manifest = {**manifest, "faiss_spec": spec, "build_files": _file_digests(build)}
+        (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2),
+                                      encoding="utf-8")
+        _fsync_dir(build)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return build
+
+
+def commit(index_dir: Path, build: Path) -> None:
+    """Make ``build`` the live build (one atomic rename), then drop all but it and the one
+    before it."""
+    live = current_build(index_dir)
+    tmp = index_dir / f"{CURRENT}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(build.name, encoding="utf-8")
+    os.replace(tmp, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    keep = {build.name} | ({live.name} if live is not None else set())
+    for old in index_dir.glob("build-*"):
+        if old.name not in keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    for leftover in index_dir.glob(f"{CURRENT}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def read_build(index_dir: Path, format_version: int) -> tuple[Path, dict[str, Any]]:
+    """The live build folder and its manifest, checked to be complete and of this format."""
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexNotFoundError(
+            f"no index in {index_dir}; build one with: rag index CORPUS_DIR --index {index_dir}"
+        )
+    repair = repair_hint(index_dir)
+    try:
+        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexFormatError(
+            f"index manifest in {build} is unreadable ({exc}); {repair}"
+        ) from exc
+    version = manifest.get("format_version")
+    if version != format_version:
+        raise IndexFormatError(
+            f"index in {index_dir} has format version {version}, this version reads "
+            f"{format_version}; {repair}"
+        )
+    _check_files(build, manifest, repair)
+    return build, manifest
+
+
+def repair_hint(index_dir: Path) -> str:
+    return f"rebuild it with: rag index CORPUS_DIR --index {index_dir} --rebuild"
+
+
+def _check_files(build: Path, manifest: dict[str, Any], repair: str) -> None:
+    """Every file the manifest lists is present with its size; checksums too when small."""
+    listed = manifest.get("build_files")
+    if not isinstance(listed, dict) or not listed:
+        raise IndexFormatError(f"index manifest in {build} lists no files; {repair}")
+    total = 0
+    for rel, meta in listed.items():
+        path = build / rel
+        if not path.is_file() or path.stat().st_size != meta.get("size"):
+            raise IndexFormatError(f"index file {path} is missing or truncated; {repair}")
+        total += meta["size"]
+    if total <= VERIFY_CHECKSUMS_BELOW:
+        actual = _file_digests(build)
+        bad = [rel for rel, meta in listed.items() if actual[rel]["sha256"] != meta.get("sha256")]
+        if bad:
+            raise IndexFormatError(f"index files {', '.join(bad)} in {build} are corrupt "
+                                   f"(checksum mismatch); {repair}")
