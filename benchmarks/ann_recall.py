@@ -4,8 +4,8 @@ Database vectors are those of the query-scale indexes (``scale_index.index_vecto
 around real all-MiniLM-L6-v2 embeddings of generated chunks) and, with ``--kinds random``, plain
 random unit vectors (fixed seed; the hardest case for graph and cluster indexes, since nothing is
 near anything). Queries are real: the seed Q&A questions and generated sentences, encoded with
-the model. Every index is made with ``rag.store.make_vector_index`` and tuned with
-``rag.store._tune_for_search`` as ``load_index`` does, then swept over efSearch / nprobe.
+the model. Every index is made with ``rag.stores.faiss.vectors.make_vector_index`` and tuned
+with ``tune_for_search`` as ``FaissSnapshot`` does, then swept over efSearch / nprobe.
 
 * recall@10 = |approximate top 10 ∩ exact top 10| / 10, searching k = 50 like the retriever
   (``retrieval.CANDIDATES``); recall@50 likewise over all 50 candidates;
@@ -72,12 +72,12 @@ def recall(approx: np.ndarray, exact: np.ndarray, k: int) -> float:
 def sweep(spec: str, vectors: np.ndarray, q: np.ndarray, exact: np.ndarray) -> dict[str, Any]:
     import faiss
 
-    from rag.store import _tune_for_search, make_vector_index
+    from rag.stores.faiss.vectors import make_vector_index, tune_for_search
 
     t0 = time.perf_counter()
     index = make_vector_index(vectors, vectors.shape[1], spec)
     build_s = time.perf_counter() - t0
-    _tune_for_search(index)
+    tune_for_search(index)
     inner = faiss.downcast_index(index)
     knob = "efSearch" if hasattr(inner, "hnsw") else "nprobe"
     default = inner.hnsw.efSearch if knob == "efSearch" else inner.nprobe
@@ -105,7 +105,7 @@ def exact_curve(vectors: np.ndarray, q: np.ndarray, sizes: list[int]) -> list[di
     """Exact search time by size with 1 and with all FAISS OpenMP threads (interleaved)."""
     import faiss
 
-    from rag.store import make_vector_index
+    from rag.stores.faiss.vectors import make_vector_index
 
     cores = os.cpu_count() or 1
     out = []
@@ -129,7 +129,7 @@ def exact_curve(vectors: np.ndarray, q: np.ndarray, sizes: list[int]) -> list[di
 
 
 def run_size(kind: str, n: int, q: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    from rag.store import make_vector_index
+    from rag.stores.faiss.vectors import make_vector_index
 
     vectors = database(kind, n, args.real_vectors_upto)
     flat = make_vector_index(vectors, vectors.shape[1], "Flat")
@@ -181,7 +181,7 @@ def report(runs: list[dict[str, Any]], curve: list[dict[str, Any]], rec: dict[st
                              p["recall_at_50"], p["p50_ms"], p["p95_ms"], idx["build_s"],
                              idx["bytes_per_vector"]))
     return "\n\n".join([
-        "## Approximate vs exact search (one query per call, k=50; * = rag.store default)",
+        "## Approximate vs exact search (one query per call, k=50; * = the FAISS store default)",
         markdown_table(["vectors", "n", "index", "setting", "recall@10", "recall@50", "p50 ms",
                         "p95 ms", "build s", "bytes/vector"], rows),
         "## Exact search time by size (Flat, one query, k=50; FAISS OpenMP threads 1 and all)",

@@ -7,11 +7,11 @@ Each round (interleaved, ``--rounds`` times) starts fresh processes for:
   else (wall time from process start to exit, and the load call's own time inside it);
 * ``rag ask QUESTION --index DIR --corpus seeds`` (what a user runs; the corpus check included),
   wall time from process start until it exits with the answer printed;
-* the same steps inside one fresh process with timestamps (imports, ``RAG(...)`` with the model
-  load, jieba's dictionary and part-of-speech loads, first ``ask``, second ``ask``), to show
+* the same steps inside one fresh process with timestamps (imports, ``RAG(...).open()`` with the
+  index check and model load, jieba's dictionary and part-of-speech loads, first ``ask``, second ``ask``), to show
   where the cold seconds go;
-* a fresh process that loads jieba's dictionaries in a thread while ``RAG(...)`` loads the
-  model (what a background warm-up in the library would save).
+* a fresh process that loads jieba's dictionaries in a thread while ``RAG(...).open()`` loads
+  the model (what a background warm-up in the library would save).
 
 Target: cold ``rag ask`` within model load + 1 s. The index is built once beforehand (not timed).
 
@@ -55,7 +55,7 @@ import rag
 t1 = time.perf_counter()
 from rag.pipeline import RAG
 t2 = time.perf_counter()
-r = RAG(index_dir=sys.argv[1], corpus_dir=sys.argv[2])
+r = RAG(index_dir=sys.argv[1], corpus_dir=sys.argv[2]).open()  # index check + model load
 t3 = time.perf_counter()
 import jieba
 jieba.initialize()  # the dictionary load the first ask would otherwise pay
@@ -85,7 +85,7 @@ def warm():
 thread = threading.Thread(target=warm)
 thread.start()
 from rag.pipeline import RAG
-r = RAG(index_dir=sys.argv[1], corpus_dir=sys.argv[2])
+r = RAG(index_dir=sys.argv[1], corpus_dir=sys.argv[2]).open()  # index check + model load
 t1 = time.perf_counter()
 thread.join()
 t2 = time.perf_counter()

@@ -1,10 +1,11 @@
-"""Ingest throughput: ``build_index`` against the raw ``SentenceTransformer.encode`` limit.
+"""Ingest throughput: ``update_index`` against the raw ``SentenceTransformer.encode`` limit.
 
 For each corpus (the seeds, and the seeds plus generated Chinese documents) and each round:
 
-* **ours**: ``rag.indexing.build_index`` into a fresh temporary folder with the embedder already
-  loaded (what ``rag index`` does after loading the model): read, repair paragraphs, chunk, embed,
-  BM25, write, reload. Stages are timed by wrapping the functions ``build_index`` calls;
+* **ours**: ``rag.indexing.update_index`` on a new FAISS store in a fresh temporary folder (a
+  full build, nothing to reuse) with the embedder already loaded (what ``rag index`` does after
+  loading the model): read, repair paragraphs, chunk, embed, [UNK] rate, BM25, write, commit and
+  reload. Stages are timed by wrapping the functions ``update_index`` reaches;
 * **raw**: ``SentenceTransformer.encode`` of exactly the chunk texts our build produced, with the
   same model, batch size, normalisation and torch thread count; the floor our build approaches.
 
@@ -50,52 +51,62 @@ class _StageClock:
 
 
 class _TimedEmbedder:
-    """Proxy embedder that times ``embed`` and ``unk_rate`` separately."""
+    """Proxy embedder that times ``embed`` and the [UNK]-rate pass (``unk_counts``) separately."""
 
     def __init__(self, inner, clock: _StageClock) -> None:
         self._inner = inner
         self.name, self.dimension = inner.name, inner.dimension
         self.embed = clock.wrap("embed", inner.embed)
+        self.unk_counts = clock.wrap("unk_rate", inner.unk_counts)
         self.unk_rate = clock.wrap("unk_rate", inner.unk_rate)
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self._inner, item)
 
 
-_STAGES = {  # rag.indexing attribute -> stage name
-    "scan_corpus": "scan",
-    "_previous": "previous",
-    "_collect": "read+paragraphs+chunks",
-    "write_index": "write",
-    "load_index": "reload",
+# (module, attribute) -> stage name: the functions ``update_index`` reaches on a fresh build
+_STAGES = {
+    ("rag.indexing", "scan_corpus"): "scan",
+    ("rag.indexing", "_live"): "previous",
+    ("rag.ingest.engines", "parse_file"): "read+paragraphs+chunks",
+    ("rag.stores.faiss.build", "stage"): "write",
 }
 
 
 def build_ours(corpus: Path, embedder, settings) -> tuple[float, dict[str, float], list[str]]:
-    """Seconds of one fresh build_index, its stage times, and the chunk texts it made."""
-    import rag.indexing as indexing
+    """Seconds of one fresh ``update_index`` (a new FAISS store: nothing to reuse), its stage
+    times, and the chunk texts it made."""
+    import importlib
+
+    from rag.indexing import update_index
+    from rag.keyword import KeywordIndex
+    from rag.stores import open_store
 
     clock = _StageClock()
-    saved = {name: getattr(indexing, name) for name in _STAGES if hasattr(indexing, name)}
-    keyword_cls = indexing.KeywordIndex
-    original_build = keyword_cls.__dict__["build"]
+    saved = {key: getattr(importlib.import_module(key[0]), key[1]) for key in _STAGES}
+    original_build = KeywordIndex.__dict__["build"]
     target = Path(tempfile.mkdtemp(prefix="ingest-", dir=WORK))
+    timed = _TimedEmbedder(embedder, clock)
     try:
-        for name, fn in saved.items():
-            setattr(indexing, name, clock.wrap(_STAGES[name], fn))
-        keyword_cls.build = classmethod(clock.wrap("bm25", original_build.__func__))
+        for (module, name), fn in saved.items():
+            setattr(importlib.import_module(module), name, clock.wrap(_STAGES[module, name], fn))
+        KeywordIndex.build = classmethod(clock.wrap("bm25", original_build.__func__))
+        store = open_store(settings, target)
+        # publish = stage (BM25 + write, timed above) + commit, which reloads the new build
+        store.commit = clock.wrap("commit+reload", store.commit)
         t0 = time.perf_counter()
-        data = indexing.build_index(corpus, target, settings, _TimedEmbedder(embedder, clock),
-                                    reuse=False)
+        snapshot = update_index(store, corpus, settings, lambda _choice: timed)
         total = time.perf_counter() - t0
+        texts = [c.text for _, c in snapshot.records.all_chunks()]
+        store.close()
     finally:
-        for name, fn in saved.items():
-            setattr(indexing, name, fn)
-        keyword_cls.build = original_build
+        for (module, name), fn in saved.items():
+            setattr(importlib.import_module(module), name, fn)
+        KeywordIndex.build = original_build
         shutil.rmtree(target, ignore_errors=True)
     stages = dict(clock.seconds)
     stages["other"] = max(0.0, total - sum(stages.values()))
-    return total, stages, [c.text for c in data.chunks]
+    return total, stages, texts
 
 
 def encode_raw(model, texts: list[str], batch_size: int) -> float:
@@ -150,7 +161,7 @@ def main() -> None:
     from rag.embeddings import load_embedder
 
     info = machine()
-    settings = load_settings(embed_model="bundled")
+    settings = load_settings(embed_model="bundled", store="faiss", ingest_engine="local")
     embedder = load_embedder("bundled", batch_size=settings.embed_batch_size)
     import torch
 
@@ -171,7 +182,7 @@ def main() -> None:
                      res["raw_chunks_per_s"], res["ratio_median"],
                      ", ".join(f"{k} {v:.2f}" for k, v in sorted(st.items(), key=lambda x: -x[1]))))
     md = "\n\n".join([
-        "## Ingest: build_index vs raw SentenceTransformer.encode (same texts, model, batch, "
+        "## Ingest: update_index vs raw SentenceTransformer.encode (same texts, model, batch, "
         "threads)",
         markdown_table(["corpus", "chunks", "ours chunks/s", "raw encode chunks/s",
                         "ours/raw time (target <= 1.10)", "our stages (s, median)"], rows),

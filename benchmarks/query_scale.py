@@ -6,7 +6,8 @@ above; the real ``KeywordIndex.build`` up to ``--real-bm25-upto``) and kept in
 ``$RAG_BENCH_WORK`` (default /tmp/rag-bench) for the next run. Each size is then measured in a
 fresh process:
 
-* RSS after loading the embedding model, after ``RAG(index_dir=...)`` and after the queries;
+* RSS after loading the embedding model, after ``RAG(index_dir=...).open()`` and after the
+  queries;
   bytes per chunk = (RSS with the index - RSS with the model alone) / chunks;
 * ``retrieve`` and ``ask`` (extractive) wall time on a warm process for every question of
   ``eval/qa_seeds.jsonl``, ``--rounds`` times, interleaved: p50/p95; real query encoding;
@@ -69,10 +70,15 @@ def ensure_index(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def _loadable(folder: Path) -> bool:
     """Whether the cached folder is in the index format this checkout reads."""
-    from rag.store import FORMAT_VERSION, read_manifest
+    from rag.stores import StoreError
+    from rag.stores.faiss.build import read_build
+    from rag.stores.manifest import FORMAT_VERSION
 
-    manifest = read_manifest(folder)
-    return bool(manifest) and manifest.get("format_version") == FORMAT_VERSION
+    try:
+        read_build(folder, FORMAT_VERSION)  # complete, this format, files as listed
+    except StoreError:
+        return False
+    return True
 
 
 def child_build(n: int, args: argparse.Namespace) -> None:
@@ -111,7 +117,7 @@ def child_measure(folder: Path, rounds: int, threads: int | None) -> dict[str, A
         torch.set_num_threads(threads)
     rss_model = rss_bytes()
     t0 = time.perf_counter()
-    rag = RAG(index_dir=folder)
+    rag = RAG(index_dir=folder).open()  # the constructor reads nothing; open() loads
     load_s = time.perf_counter() - t0
     rss_index = rss_bytes()
     qa = load_qa()
@@ -239,7 +245,7 @@ def report(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str
                         "disk B/chunk", "index load s"], table),
         "## Building the indexes",
         markdown_table(["chunks", "BM25 build", "BM25 s", "BM25 peak RSS growth MiB",
-                        "write_index s", "build peak RSS MiB"], build_rows),
+                        "write (store.stage) s", "build peak RSS MiB"], build_rows),
         "## Where retrieve time goes (cProfile, cumulative ms per call)",
         markdown_table(["chunks", "top functions"], profile_rows),
         "![latency and memory](query_scale.png)",

@@ -1,12 +1,12 @@
-"""Ray Data ingestion (``rag.ray_ingest``) against the single-process path, on one machine.
+"""Ray Data ingestion (``rag.ingest.ray``) against the single-process path, on one machine.
 
 For a corpus (the seeds, or ``--copies N`` copies of them in sub-folders) it measures, in one
 process, in this order:
 
 * **model load**: importing sentence-transformers/torch and loading the bundled model in the
   driver, as a fresh ``rag index`` does before it embeds;
-* **single process**: ``rag.indexing._process_file`` per file plus one ``Embedder.embed`` of
-  all chunk texts (what ``build_index`` does);
+* **single process**: ``rag.ingest.process.parse_file`` per file plus one ``Embedder.embed``
+  of all chunk texts (what the ``local`` engine does on a fresh build);
 * **Ray start-up**: ``import ray`` plus starting a local Ray (``ray.init``, as
   ``process_files_ray`` does when no Ray is running);
 * **pipeline**: ``process_files_ray`` over every file: read, repair and chunk in Ray tasks,
@@ -17,7 +17,7 @@ process, in this order:
 The first single run and first pipeline give the fresh-process comparison; ``--rounds`` - 1
 further pairs (alternating which side goes first) give the per-call figures with Ray running.
 Both sides use the same embedding batch size (``--batch-size``, default
-``rag.ray_ingest.DEFAULT_EMBED_BATCH_SIZE``). ``--batch-sizes 16,32,64`` also times the
+``rag.ingest.ray.DEFAULT_EMBED_BATCH_SIZE``). ``--batch-sizes 16,32,64`` also times the
 pipeline at each batch size (interleaved rounds), which is how that default was chosen.
 
 Each run updates its corpus's entry in ``results/ray_overhead.json`` and rewrites
@@ -60,18 +60,18 @@ def corpus_paths(root: Path) -> list[str]:
 
 def run_single(root: Path, paths: list[str], settings, embedder) -> tuple[float, int]:
     """Seconds of the single-process path over ``paths``, and the chunks it made."""
-    from rag.indexing import _process_file
+    from rag.ingest.process import parse_file
 
     t0 = time.perf_counter()
     chunks = []
     for rel in paths:
-        chunks.extend(_process_file(root, rel, settings, [])[1])
+        chunks.extend(parse_file(root, rel, settings).chunks)
     embedder.embed([c.text for c in chunks])
     return time.perf_counter() - t0, len(chunks)
 
 
 def run_ray(root: Path, paths: list[str], settings, model, batch_size: int) -> tuple[float, int]:
-    from rag.ray_ingest import process_files_ray
+    from rag.ingest.ray import process_files_ray
 
     t0 = time.perf_counter()
     results = process_files_ray(root, paths, settings, model, embed_batch_size=batch_size)
@@ -152,7 +152,7 @@ def main() -> None:
     # fresh `rag index` pays.
     t0 = time.perf_counter()
     from rag.embeddings import BUNDLED_MODEL, SentenceTransformerEmbedder, resolve_model
-    from rag.ray_ingest import DEFAULT_EMBED_BATCH_SIZE, _ensure_ray
+    from rag.ingest.ray import DEFAULT_EMBED_BATCH_SIZE, _ensure_ray
 
     batch_size = args.batch_size or DEFAULT_EMBED_BATCH_SIZE
     model = resolve_model(BUNDLED_MODEL)

@@ -1,4 +1,4 @@
-"""Index folders of any size, written directly with ``rag.store.write_index``.
+"""Index folders of any size, published through the FAISS store as one fresh ``Delta``.
 
 An index of ``n`` chunks holds the seed documents' real paragraphs and chunks (so the seed
 questions have their answers) plus ``n - 52`` generated chunks (``synthetic.py``), each one
@@ -12,14 +12,19 @@ take days, so:
   of pre-tokenized sentences (``composed_keyword_index``), which gives identical scores
   (``check_keyword_equivalence``) without calling jieba on every chunk.
 
-The manifest is the one ``build_index`` writes, so ``RAG(index_dir=...)`` loads the folder like
-any other index.
+The index is published like any other: one ``Delta`` (``delta_for``: a ``FileContent`` per
+document, a manifest from ``rag.stores.manifest``) through ``store.stage`` + ``store.commit``
+(``Store.publish`` in two timed halves), so ``RAG(index_dir=...)`` loads the folder like any
+other index. The store's own BM25 build is handed the index built above
+(``prebuilt_keyword_index``) so that BM25 is built, and timed, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,7 @@ DIMENSION = 384
 
 
 def seed_records() -> tuple[list, list]:
-    """The seeds' real paragraphs and chunks, as ``build_index`` makes them."""
+    """The seeds' real paragraphs and chunks, as ingestion makes them."""
     from rag.chunking import chunk_paragraphs
     from rag.paragraphs import split_paragraphs
 
@@ -166,26 +171,61 @@ def check_keyword_equivalence(a, b, questions: list[str]) -> float:
     return worst
 
 
-def manifest_for(n_docs: int, paragraphs: int, chunks: int, unk_rate: float,
-                 faiss_index: str) -> dict[str, Any]:
-    from rag.config import load_settings
-    from rag.embeddings import BUNDLED_MODEL
-    from rag.indexing import KEYWORD_SCHEME, chunking_settings
+def delta_for(paragraphs: list, chunks: list, vectors: np.ndarray, unk_rate: float,
+              settings: Any) -> Any:
+    """The whole index as one fresh ``Delta`` (what ``update_index`` hands a store): one
+    ``FileContent`` per document, in corpus order, with its rows of ``vectors``.
 
-    return {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "embed_model": BUNDLED_MODEL,
-        "dimension": DIMENSION,
-        "unk_rate": round(unk_rate, 4),
-        "chunking": chunking_settings(load_settings()),
-        "keyword": KEYWORD_SCHEME,
-        "faiss_index": faiss_index,
-        "files": {},
-        "documents": n_docs,
-        "paragraphs": paragraphs,
-        "chunks": chunks,
-        "synthetic": True,
-    }
+    The documents are not files, so their fingerprints are empty; the manifest's [UNK] rate is
+    the one measured on a sample of the chunk texts (the per-file token counts stay 0)."""
+    from rag.embeddings import BUNDLED_MODEL
+    from rag.stores import Delta, FileContent
+    from rag.stores.manifest import file_entry, new_manifest
+
+    by_doc: dict[str, tuple[list, list, list[int]]] = {}
+    for p in paragraphs:
+        by_doc.setdefault(p.doc, ([], [], []))[0].append(p)
+    for row, c in enumerate(chunks):
+        by_doc.setdefault(c.doc, ([], [], []))[1].append(c)
+        by_doc[c.doc][2].append(row)
+    added, files = [], {}
+    for doc, (paras, doc_chunks, rows) in by_doc.items():
+        if rows and rows != list(range(rows[0], rows[0] + len(rows))):
+            raise ValueError(f"the chunks of {doc} are not contiguous")
+        doc_vectors = (vectors[rows[0]:rows[0] + len(rows)] if rows
+                       else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+        added.append(FileContent(doc, paras, doc_chunks, doc_vectors))
+        files[doc] = file_entry({"path": doc, "sha256": "", "size": 0, "mtime_ns": 0},
+                                paragraphs=len(paras), chunks=len(doc_chunks),
+                                unk_tokens=0, tokens=0)
+    manifest = new_manifest(model=BUNDLED_MODEL, dimension=int(vectors.shape[1]),
+                            settings=settings, files=files)
+    manifest.update(unk_rate=round(unk_rate, 4), synthetic=True)
+    return Delta(manifest=manifest, files=files, added=added, fresh=True)
+
+
+@contextlib.contextmanager
+def prebuilt_keyword_index(keyword: Any, n: int) -> Iterator[list[int]]:
+    """While active, ``KeywordIndex.build`` (which a store's ``stage`` calls over every chunk
+    text) returns ``keyword``: the BM25 index built (and timed) here, real or composed, with
+    scores identical to what the store would build (``check_keyword_equivalence``). Yields a
+    list that records the number of texts of each substituted call."""
+    from rag.keyword import KeywordIndex
+
+    original = KeywordIndex.__dict__["build"]
+    calls: list[int] = []
+
+    def build(cls, texts):
+        if len(texts) != n:
+            raise RuntimeError(f"the store built BM25 over {len(texts)} texts, expected {n}")
+        calls.append(len(texts))
+        return keyword
+
+    KeywordIndex.build = classmethod(build)
+    try:
+        yield calls
+    finally:
+        KeywordIndex.build = original
 
 
 def index_vectors(n: int, texts: list[str], n_seed: int, real_vectors_upto: int
@@ -211,9 +251,11 @@ def corpus(n: int) -> tuple[list, list, SentencePool, list[tuple[int, ...]]]:
 
 def build(index_dir: Path, n: int, *, real_vectors_upto: int, real_bm25_upto: int,
           faiss_index: str = "auto") -> dict[str, Any]:
-    """Write an index of ``n`` chunks into ``index_dir``; returns how it was made and timings."""
+    """Publish an index of ``n`` chunks into ``index_dir`` through the FAISS store; returns how
+    it was made and timings."""
+    from rag.config import load_settings
     from rag.keyword import KeywordIndex, tokenize
-    from rag.store import write_index
+    from rag.stores import open_store
 
     stats: dict[str, Any] = {"chunks": n, "faiss_index": faiss_index}
     t0 = time.perf_counter()
@@ -247,13 +289,21 @@ def build(index_dir: Path, n: int, *, real_vectors_upto: int, real_bm25_upto: in
 
     sample = all_texts[:: max(1, n // 2000)]
     unk = _unk_rate(sample)
-    manifest = manifest_for(len({c.doc for c in chunks}), len(paragraphs), n, unk, faiss_index)
+    settings = load_settings(store="faiss", faiss_index=faiss_index)
+    delta = delta_for(paragraphs, chunks, vectors, unk, settings)
+    store = open_store(settings, index_dir)
     t0 = time.perf_counter()
-    build_dir = write_index(index_dir, manifest=manifest, paragraphs=paragraphs, chunks=chunks,
-                            vectors=vectors, keyword=keyword)
+    with prebuilt_keyword_index(keyword, n) as used:
+        build_dir = store.stage(delta)  # vectors, records, BM25 files, checksums; not yet live
+    if used != [n]:
+        raise RuntimeError("the store did not take the prebuilt BM25 index")
     stats["write_s"] = round(time.perf_counter() - t0, 2)
     stats["disk_bytes"] = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
-    stats["peak_rss_mib"] = mib(peak_rss_bytes())
+    stats["peak_rss_mib"] = mib(peak_rss_bytes())  # the build's peak, before the reopen below
+    t0 = time.perf_counter()
+    store.commit(build_dir)  # publish (atomic rename), then open the new build as a snapshot
+    stats["commit_s"] = round(time.perf_counter() - t0, 2)
+    store.close()
     (index_dir / "bench-build.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     return stats
 

@@ -95,9 +95,11 @@ def update_index(store: Store, corpus_dir: Path, settings: Settings,
             cache=_reusable_vectors(plan, embedder), progress=progress)
         delta = _delta(plan, ingested, embedder, settings, corpus_dir)
         snapshot = store.publish(delta)
-        log.info("indexed %d files (%d read), %d paragraphs, %d chunks (%d embedded) in %.1fs",
-                 len(plan.files), len(plan.change.changed), delta.manifest["paragraphs"],
-                 delta.manifest["chunks"], ingested.embedded, time.perf_counter() - started)
+        chunks = delta.manifest["chunks"]
+        log.info("indexed %d files (%d unchanged), %d paragraphs, %d chunks (%d embedded, "
+                 "%d reused) in %.1fs", len(plan.files), len(plan.files) - len(plan.change.changed),
+                 delta.manifest["paragraphs"], chunks, ingested.embedded,
+                 chunks - ingested.embedded, time.perf_counter() - started)
         return snapshot
 
 

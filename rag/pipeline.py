@@ -82,6 +82,10 @@ class RAG:
                     return live
         return self._index.current()
 
+    def close(self) -> None:
+        """Release the store's connections and files (a Milvus Lite file, for one)."""
+        self.store.close()
+
     def reindex(self, *, progress: bool = False) -> None:
         """Refresh from the corpus folder and switch to the new index without downtime."""
         if self.corpus_dir is None:

@@ -87,17 +87,9 @@ def make_passage(chunk: Chunk, paras: list[Paragraph], score: float, rank: int,
         first.lines_of(chunk.start, len(first.text))[0],
         last.lines_of(0 if len(paras) > 1 else chunk.start, chunk.end)[1],
     )
-    return Passage(
-        chunk_id=chunk.id,
-        doc=chunk.doc,
-        paragraph=main.index,
-        paragraphs=chunk.paragraphs,
-        text=chunk.text,
-        score=score,
-        lines=lines,
-        rank=rank,
-        channel_scores=channels,
-    )
+    return Passage(chunk_id=chunk.id, doc=chunk.doc, paragraph=main.index,
+                   paragraphs=chunk.paragraphs, text=chunk.text, score=score, lines=lines,
+                   rank=rank, channel_scores=channels)
 
 
 def _main_paragraph(paras: list[Paragraph], terms: list[str]) -> Paragraph:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def content_id(*parts: str, length: int = 16) -> str:
@@ -80,8 +83,25 @@ class Chunk:
     n_tokens: int
 
 
+@dataclass
+class FileContent:
+    """One corpus file read, repaired, chunked and embedded (rows of ``vectors`` match chunks)."""
+
+    path: str
+    paragraphs: list[Paragraph]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+class _JSONReady:
+    """``to_dict``: the dataclass as JSON-ready values (tuples as lists, floats rounded)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Passage:
+class Passage(_JSONReady):
     """A retrieved chunk with its score and where it lives."""
 
     chunk_id: str
@@ -94,12 +114,9 @@ class Passage:
     rank: int = 0
     channel_scores: dict[str, float] = field(default_factory=dict, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
 
 @dataclass(frozen=True)
-class Citation:
+class Citation(_JSONReady):
     """A source an answer relies on: the exact paragraph and the quote used from it."""
 
     n: int
@@ -111,12 +128,9 @@ class Citation:
     score: float
     page: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(_JSONReady):
     """What ``RAG.ask`` returns. ``text`` carries ``[n]`` markers matching ``citations``."""
 
     question: str
@@ -130,9 +144,6 @@ class Answer:
     backend: str = "extractive"
     notice: str | None = None
     invalid_citations: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
 
 
 def _jsonable(value: Any) -> Any:

@@ -51,7 +51,7 @@ def seed_index(tmp_path_factory) -> Path:
     from rag.pipeline import RAG
 
     index = tmp_path_factory.mktemp("seed-index")
-    RAG(index_dir=index, corpus_dir=SEEDS)
+    RAG(index_dir=index, corpus_dir=SEEDS).open()
     return index
 
 
@@ -59,4 +59,4 @@ def seed_index(tmp_path_factory) -> Path:
 def seed_rag(seed_index):
     from rag.pipeline import RAG
 
-    return RAG(index_dir=seed_index, corpus_dir=SEEDS)
+    return RAG(index_dir=seed_index, corpus_dir=SEEDS).open()

@@ -208,7 +208,7 @@ def test_index_stays_intact_with_bad_files(tmp_path, monkeypatch, caplog):
     (corpus / "good.txt").write_text(GOOD, encoding="utf-8")
     outside = tmp_path / "outside.txt"
     outside.write_text("语料库外面的秘密。", encoding="utf-8")
-    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus)
+    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus).open()
 
     _add_bad_files(corpus, outside)
     real_access = os.access

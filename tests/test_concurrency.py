@@ -22,7 +22,7 @@ def _rss_kb() -> int:
 def test_answers_come_from_old_or_new_index_during_reindex(tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
-    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus)
+    rag = RAG(index_dir=tmp_path / "idx", corpus_dir=corpus).open()
     assert rag.ask(NEW_QUESTION).abstained
 
     results: list[tuple[str, object]] = []

@@ -1,8 +1,8 @@
 """The Gradio chat UI: a thin wrapper around the ``RAG`` object it is given.
 
 ``build_app(rag)`` lays out the page and wires its events to ``ChatHandlers``, which call the
-library and return HTML made by ``ui.render``; ``ui.serve`` starts it. Nothing leaves the
-machine: analytics are off, the default theme's fonts are served locally, no share link.
+library and return HTML made by ``ui.render`` and ``ui.panels``; ``ui.serve`` starts it. Nothing
+leaves the machine: analytics off, the theme's fonts served locally, no share link.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rag.documents import SUPPORTED_SUFFIXES  # noqa: E402
 from rag.errors import RAGError  # noqa: E402
 from rag.schema import Answer  # noqa: E402
 from rag.uploads import add_documents  # noqa: E402
-from ui import assets, render, session  # noqa: E402
+from ui import assets, panels, render, session  # noqa: E402
 from ui.session import Turn  # noqa: E402
 
 if TYPE_CHECKING:
@@ -53,8 +53,6 @@ EXAMPLES = [
     "太阳纸业的董事长是谁？",
     "自动浇注生产线的照片是谁拍的？",
 ]
-DOC_PLACEHOLDER = ('<div class="rag-docview rag-empty">点击来源中的“在文档中查看”可打开整篇文档。'
-                   "<br>“Show in document” opens the whole cleaned document here.</div>")
 # Gradio gives a handler a progress tracker through a parameter defaulting to a Progress.
 _PROGRESS = gr.Progress()
 
@@ -122,7 +120,7 @@ class ChatHandlers:
                     if isinstance(item, Answer):
                         turns = [*history, replace(turn, text=item.text, answer=item,
                                                    status="done")]
-                        sources = render.sources_html(item, index)
+                        sources = panels.sources_html(item, index)
                         yield gr.skip(), turns, render.chat_messages(turns), sources
                         return
                     turn = replace(turn, text=turn.text + item)
@@ -150,7 +148,7 @@ class ChatHandlers:
         run = self._running.get(_session_key(request))
         if run is not None:
             run.stop = "clear"
-        return [], [], render.SOURCES_PLACEHOLDER, DOC_PLACEHOLDER, ""
+        return [], [], panels.SOURCES_PLACEHOLDER, panels.DOC_PLACEHOLDER, ""
 
     def act(self, value: str, history: list[Turn]) -> tuple[Any, Any]:
         """A click on ``[n]`` or "show in document"; returns (sources panel, document view)."""
@@ -161,7 +159,7 @@ class ChatHandlers:
         if answer is None:
             return gr.skip(), gr.skip()
         if action.kind == "cite":
-            return render.sources_html(answer, action.turn, active=action.n), gr.skip()
+            return panels.sources_html(answer, action.turn, active=action.n), gr.skip()
         view = self.document_view(answer, action, key=value)
         return gr.skip(), (gr.skip() if view is None else view)
 
@@ -176,7 +174,7 @@ class ChatHandlers:
             if not group:
                 return None
             doc, target, quotes = group[0].doc, group[0].paragraph, tuple(c.quote for c in group)
-        return render.document_html(doc, self.rag.document(doc), target=target, quotes=quotes,
+        return panels.document_html(doc, self.rag.document(doc), target=target, quotes=quotes,
                                     key=key)
 
     def upload(self, paths: list[str] | None, progress: gr.Progress = _PROGRESS
@@ -186,18 +184,18 @@ class ChatHandlers:
             return "请先选择文件 · Choose files first.", gr.skip(), gr.skip()
         report = add_documents(
             self.rag, paths, progress=lambda fraction, message: progress(fraction, desc=message))
-        return render.upload_report_html(report), self.footer(), None
+        return panels.upload_report_html(report), self.footer(), None
 
     def footer(self) -> str:
-        return render.footer_html(self.rag.manifest, self.rag.location)
+        return panels.footer_html(self.rag.manifest, self.rag.location)
 
     def model(self, answerer: str) -> dict[str, Any]:
         """The model box: editable for LLM backends, a note for the extractive answerer."""
         if answerer == "extractive":
             return gr.update(value="", interactive=False,
-                             placeholder=render.model_label(answerer, ""))
+                             placeholder=panels.model_label(answerer, ""))
         return gr.update(value=self.rag.settings.llm_model, interactive=True,
-                         placeholder=render.model_label(answerer, ""))
+                         placeholder=panels.model_label(answerer, ""))
 
 
 def _api_ask(rag: RAG):
@@ -266,7 +264,7 @@ def build_app(rag: RAG) -> gr.Blocks:
                         model = gr.Textbox(
                             "" if rag.settings.llm == "extractive" else rag.settings.llm_model,
                             interactive=rag.settings.llm != "extractive",
-                            placeholder=render.model_label(rag.settings.llm, ""),
+                            placeholder=panels.model_label(rag.settings.llm, ""),
                             label="模型 · Model (RAG_LLM_MODEL)", elem_id="model")
                 with gr.Accordion(f"文档 · Documents (上传 upload {' '.join(SUPPORTED_SUFFIXES)})",
                                   open=False, elem_id="documents"):
@@ -275,9 +273,9 @@ def build_app(rag: RAG) -> gr.Blocks:
                     add = gr.Button("加入索引 · Add to index", elem_id="add-docs")
                     report = gr.HTML("", elem_id="upload-report", js_on_load=None)
             with gr.Column(scale=2):
-                sources = gr.HTML(render.SOURCES_PLACEHOLDER, elem_id="sources-panel",
+                sources = gr.HTML(panels.SOURCES_PLACEHOLDER, elem_id="sources-panel",
                                   js_on_load=None)
-                doc_view = gr.HTML(DOC_PLACEHOLDER, elem_id="doc-view", js_on_load=None)
+                doc_view = gr.HTML(panels.DOC_PLACEHOLDER, elem_id="doc-view", js_on_load=None)
         footer = gr.HTML(h.footer(), elem_id="rag-footer", js_on_load=None)
         action = gr.Textbox(visible="hidden", elem_id="rag-action")
         act = gr.Button("act", visible="hidden", elem_id="rag-act")

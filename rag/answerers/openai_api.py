@@ -111,31 +111,32 @@ class OpenAIAnswerer(LLMAnswerer):
             return exc
         where = f"{self.base_url} (model {self.model!r})"
         retried = f" after {self.max_retries} retries" if self.max_retries else ""
-        if isinstance(exc, openai.AuthenticationError):
-            msg = f"the API key was rejected by {self.base_url} (401); check OPENAI_API_KEY"
-        elif isinstance(exc, openai.PermissionDeniedError):
-            msg = f"access denied by {where} (403); check the key's permissions"
-        elif isinstance(exc, openai.NotFoundError):
-            msg = (f"model {self.model!r} not found at {self.base_url} (404); check RAG_LLM_MODEL "
-                   "and OPENAI_BASE_URL (it usually ends in /v1)")
-        elif isinstance(exc, openai.RateLimitError):
-            msg = f"rate limited by {where} (429){retried}: {_short(exc.message)}"
-        elif isinstance(exc, openai.InternalServerError):
-            msg = f"server error {exc.status_code} from {where}{retried}"
-        elif isinstance(exc, openai.APITimeoutError):
-            msg = f"no reply from {where} within {self.timeout:g} s{retried}"
-        elif isinstance(exc, openai.APIConnectionError):
-            msg = (f"cannot reach {self.base_url}{retried}; is the server running and "
-                   "OPENAI_BASE_URL right?")
-        elif isinstance(exc, openai.APIStatusError):
-            msg = f"{where} answered {exc.status_code}: {_short(exc.message)}"
-        elif isinstance(exc, openai.APIError):  # an error event in the middle of a stream
-            msg = f"{where} broke off its reply: {_short(exc.message)}"
-        elif isinstance(exc, openai.OpenAIError):
-            msg = _short(str(exc))
-        else:
-            return exc
-        return LLMError(f"openai: {self._redact(msg)}")
+        # Most specific first: the SDK's classes inherit from one another.
+        messages = [
+            ("AuthenticationError", lambda e: f"the API key was rejected by {self.base_url} (401);"
+                                              " check OPENAI_API_KEY"),
+            ("PermissionDeniedError", lambda e: f"access denied by {where} (403); check the key's"
+                                                " permissions"),
+            ("NotFoundError", lambda e: f"model {self.model!r} not found at {self.base_url} (404);"
+                                        " check RAG_LLM_MODEL and OPENAI_BASE_URL (it usually ends"
+                                        " in /v1)"),
+            ("RateLimitError", lambda e: f"rate limited by {where} (429){retried}: "
+                                         f"{_short(e.message)}"),
+            ("InternalServerError", lambda e: f"server error {e.status_code} from {where}"
+                                              f"{retried}"),
+            ("APITimeoutError", lambda e: f"no reply from {where} within {self.timeout:g} s"
+                                          f"{retried}"),
+            ("APIConnectionError", lambda e: f"cannot reach {self.base_url}{retried}; is the server"
+                                             " running and OPENAI_BASE_URL right?"),
+            ("APIStatusError", lambda e: f"{where} answered {e.status_code}: {_short(e.message)}"),
+            # An error event in the middle of a stream.
+            ("APIError", lambda e: f"{where} broke off its reply: {_short(e.message)}"),
+            ("OpenAIError", lambda e: _short(str(e))),
+        ]
+        for name, message in messages:
+            if isinstance(exc, getattr(openai, name)):
+                return LLMError(f"openai: {self._redact(message(exc))}")
+        return exc
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text

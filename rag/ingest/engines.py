@@ -17,7 +17,7 @@ from rag.config import ConfigError, Settings
 from rag.documents import Skipped
 from rag.embeddings import Embedder
 from rag.ingest.process import fill_from_cache, missing_texts, parse_file
-from rag.stores.base import FileContent
+from rag.schema import FileContent
 
 
 @dataclass

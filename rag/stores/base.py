@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import RAGError
-from rag.schema import Chunk, Paragraph
+from rag.schema import Chunk, FileContent, Paragraph
 
 Key = Hashable  # a chunk's key inside one snapshot
 ParagraphKey = tuple[str, int]  # (document, paragraph index)
@@ -38,16 +38,6 @@ class IndexFormatError(StoreError):
 
 class IndexMismatchError(StoreError):
     """The index was built with another embedding model or settings than requested."""
-
-
-@dataclass
-class FileContent:
-    """One corpus file read, repaired, chunked and embedded (rows of ``vectors`` match chunks)."""
-
-    path: str
-    paragraphs: list[Paragraph]
-    chunks: list[Chunk]
-    vectors: np.ndarray
 
 
 @dataclass
@@ -148,6 +138,10 @@ class Store(ABC):
     @abstractmethod
     def commit(self, staged: Any) -> Snapshot:
         """Make a staged state live atomically; returns it opened."""
+
+    def close(self) -> None:
+        """Release connections and files this store holds (nothing by default)."""
+        return None
 
     def publish(self, delta: Delta) -> Snapshot:
         """Apply ``delta`` and publish the result; a failure leaves the previous state live."""

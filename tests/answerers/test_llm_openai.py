@@ -35,7 +35,7 @@ def answerer(server: ChatServer, model: str = "good", **kwargs) -> OpenAIAnswere
 
 
 def make_rag(seed_index, llm, **overrides) -> RAG:
-    return RAG(index_dir=seed_index, corpus_dir=SEEDS, llm=llm, **overrides)
+    return RAG(index_dir=seed_index, corpus_dir=SEEDS, llm=llm, **overrides).open()
 
 
 def split(items):
@@ -201,13 +201,13 @@ def test_chosen_by_name_from_env_vars(server, seed_index, monkeypatch):
     monkeypatch.setenv("RAG_LLM", "openai")
     monkeypatch.setenv("RAG_LLM_MODEL", "good")
     monkeypatch.setenv("RAG_LLM_TIMEOUT", "7")
-    rag = RAG(index_dir=seed_index, corpus_dir=SEEDS, settings=load_settings())
+    rag = RAG(index_dir=seed_index, corpus_dir=SEEDS, settings=load_settings()).open()
     llm = rag.answerer()
     assert isinstance(llm, OpenAIAnswerer) and llm.model == "good" and llm.timeout == 7
     assert KEY not in repr(llm)
     assert rag.ask(QUESTION).backend == "openai"
     # Explicit arguments win over the environment.
-    assert RAG(index_dir=seed_index, corpus_dir=SEEDS, llm="extractive").ask(
+    assert RAG(index_dir=seed_index, corpus_dir=SEEDS, llm="extractive").open().ask(
         QUESTION).backend == "extractive"
 
 

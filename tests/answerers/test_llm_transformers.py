@@ -31,7 +31,7 @@ def tiny_model(tmp_path_factory) -> Path:
 def make_rag(seed_index, model: str, **overrides) -> RAG:
     overrides = {"context_tokens": 1500, "answer_tokens": 12, **overrides}
     return RAG(index_dir=seed_index, corpus_dir=SEEDS, llm="transformers", llm_model=model,
-               **overrides)
+               **overrides).open()
 
 
 def test_streams_pieces_and_survives_gibberish(tiny_model, seed_index):

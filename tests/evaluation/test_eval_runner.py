@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from rag.evaluation import evaluate, load_qa
-from rag.evaluation.command import run
+from rag.evaluation.command import compare, run
 from rag.evaluation.dataset import QAItem
 from rag.evaluation.runner import HIT_KS, score_question, summarise
 from rag.schema import Answer, Citation, Passage
@@ -158,10 +157,6 @@ def test_real_numbers_are_sane_on_easy_questions(easy_run):
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _args(**given) -> argparse.Namespace:
-    base = {"qa_file": None, "index": None, "corpus": None, "top_k": None, "llm": None,
-            "out": None, "compare": None}
-    return argparse.Namespace(**(base | given))
 
 
 def _subset(path: Path, ids: tuple[str, ...]) -> Path:
@@ -181,7 +176,7 @@ def test_command_writes_every_output_and_compares_two_runs(seed_rag, tmp_path, c
     # q01 is abstained on and q26 misses retrieval with the extractive answerer; either way the
     # misses file must list what was retrieved and answered for the questions that went wrong.
     qa_a = _subset(tmp_path / "a.jsonl", ("q03", "q01", "q63"))
-    assert run(_args(qa_file=str(qa_a), out=str(tmp_path / "a")), lambda: seed_rag) == 0
+    assert run(str(qa_a), out=str(tmp_path / "a"), default_rag=lambda: seed_rag) == 0
     table = capsys.readouterr().out
     assert "hit@5" in table and "contains_gold" in table and "retrieve_p95" in table
     out = tmp_path / "a"
@@ -197,10 +192,9 @@ def test_command_writes_every_output_and_compares_two_runs(seed_rag, tmp_path, c
     assert all(m["retrieved"] and "answer" in m for m in misses)
 
     qa_b = _subset(tmp_path / "b.jsonl", ("q03", "q19", "q36", "q63"))
-    assert run(_args(qa_file=str(qa_b), out=str(tmp_path / "b")), lambda: seed_rag) == 0
+    assert run(str(qa_b), out=str(tmp_path / "b"), default_rag=lambda: seed_rag) == 0
     capsys.readouterr()
-    assert run(_args(compare=[str(out / "report.json"), str(tmp_path / "b" / "report.json")]),
-               lambda: pytest.fail("compare must not open a RAG")) == 0
+    assert compare([str(out / "report.json"), str(tmp_path / "b" / "report.json")]) == 0
     diff = capsys.readouterr().out
     lines = diff.splitlines()
     assert any(line.split()[:5] == ["overall", "n.questions", "3", "4", "+1"] for line in lines)
@@ -213,8 +207,8 @@ def test_command_writes_every_output_and_compares_two_runs(seed_rag, tmp_path, c
 def test_command_reports_a_bad_qa_file_by_line(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n', encoding="utf-8")
-    assert run(_args(qa_file=str(bad), out=str(tmp_path / "o")),
-               lambda: pytest.fail("no RAG for a bad file")) == 2
+    assert run(str(bad), out=str(tmp_path / "o"),
+               default_rag=lambda: pytest.fail("no RAG for a bad file")) == 2
     assert f"{bad}:1: missing key" in capsys.readouterr().err
 
 
@@ -230,8 +224,8 @@ def test_command_runs_a_squad_file_over_its_own_index(tmp_path, capsys):
     source = tmp_path / "dev.json"
     source.write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "squad"
-    assert run(_args(qa_file=str(source), out=str(out)),
-               lambda: pytest.fail("the default corpus is not used for SQuAD")) == 0
+    assert run(str(source), out=str(out),
+               default_rag=lambda: pytest.fail("the default corpus is not used for SQuAD")) == 0
     assert (out / "squad_corpus" / "0000_000_范廷颂.txt").is_file()
     assert len(load_qa(out / "qa.jsonl")) == 2
     assert (out / "index").is_dir()

@@ -19,14 +19,14 @@ try:
     import ray.data  # noqa: F401
 except ImportError as exc:  # fail loudly: a skipped test would hide a broken dev environment
     raise ImportError(
-        "tests/ingest/test_ray_ingest.py needs Ray Data (a dev dependency): pip install 'rag-zh[ray]'"
+        "tests/ingest/test_ray_ingest.py needs Ray Data (a dev dependency): "
+        "pip install 'rag-zh[ray]'"
     ) from exc
 
 from rag.config import Settings
-from rag.documents import Skipped
 from rag.embeddings import BUNDLED_MODEL, SentenceTransformerEmbedder, resolve_model
-from rag.indexing import _process_file
-from rag.ray_ingest import (
+from rag.ingest.engines import run_local
+from rag.ingest.ray import (
     FileResult,
     RayUnavailableError,
     _import_ray,
@@ -84,14 +84,13 @@ def ray_results(corpus, model) -> list[FileResult]:
 
 @pytest.fixture(scope="module")
 def local(corpus, model):
-    """The single-process path: rag.indexing._process_file plus Embedder.embed, per path."""
+    """The single-process engine (``local``) over the same paths."""
     embedder = SentenceTransformerEmbedder(model)
+    ingested = run_local(corpus, PATHS, SETTINGS, embedder, cache={})
     out = {}
-    for rel in PATHS:
-        skipped: list[Skipped] = []
-        paragraphs, chunks = _process_file(corpus, rel, SETTINGS, skipped)
-        vectors = embedder.embed([c.text for c in chunks])
-        out[rel] = (paragraphs, chunks, vectors, skipped, embedder.dimension)
+    for f in ingested.files:
+        skipped = [s for s in ingested.skipped if s.path == f.path]
+        out[f.path] = (f.paragraphs, f.chunks, f.vectors, skipped, embedder.dimension)
     return out
 
 
@@ -163,9 +162,9 @@ def test_missing_ray_is_a_clear_error(monkeypatch):
 @pytest.mark.parametrize("store", ["faiss", "milvus"])
 def test_rag_index_engine_ray_writes_the_configured_store(ray_results, tmp_path, store):
     """``rag index --engine ray`` end to end: the Ray pipeline feeds FAISS or Milvus alike."""
-    from rag.cli import main
-    from rag.milvus.client import forget_all
     from rag.pipeline import RAG
+    from rag.stores.milvus.client import forget_all
+    from ui.cli import main
 
     del ray_results  # keeps the module's Ray running
     corpus = tmp_path / "corpus"
@@ -176,7 +175,7 @@ def test_rag_index_engine_ray_writes_the_configured_store(ray_results, tmp_path,
     try:
         assert main(["index", str(corpus), "--index", str(index), "--engine", "ray",
                      "--store", store]) == 0
-        rag = RAG(index_dir=index, store=store)
+        rag = RAG(index_dir=index, store=store).open()
         assert rag.manifest["documents"] == 2
         answer = rag.ask("兖州区培育哪几个千亿级产业？")
         assert answer.citations and answer.citations[0].doc == "a.txt"

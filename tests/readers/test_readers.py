@@ -186,7 +186,7 @@ def mixed_rag(tmp_path_factory):
     (corpus / "page.html").write_text(PAGE.replace("二月五日下午", "二月六日上午")
                                       .replace("济宁市绿色低碳高质量发展大会", "网页专题会")
                                       .replace("张海波", "李明"), encoding="utf-8")
-    return RAG(index_dir=tmp_path_factory.mktemp("mixed-index"), corpus_dir=corpus)
+    return RAG(index_dir=tmp_path_factory.mktemp("mixed-index"), corpus_dir=corpus).open()
 
 
 @pytest.mark.parametrize(("question", "doc", "page"), [

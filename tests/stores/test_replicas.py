@@ -1,8 +1,8 @@
 """Two app processes serve one Milvus store; one updates the corpus while the other answers.
 
-The store is a Milvus Lite file served over TCP on 127.0.0.1 (``python -m rag.stores.milvus.serve``),
-standing in for a Milvus server; the apps are real ``rag chat`` processes asked through
-``gradio_client``, as a load balancer's clients would.
+The store is a Milvus Lite file served over TCP on 127.0.0.1
+(``python -m rag.stores.milvus.serve``), standing in for a Milvus server; the apps are real
+``rag chat`` processes asked through ``gradio_client``, as a load balancer's clients would.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import pytest
 from conftest import ROOT
 
-from rag.milvus.client import forget
 from rag.pipeline import RAG
+from rag.stores.milvus.client import forget
 
 START_TIMEOUT = 240
 
@@ -77,7 +77,7 @@ def test_two_replicas_share_one_store_while_one_updates(milvus_server, tmp_path)
     (corpus / "a.txt").write_text("青松公司的董事长是王明。青松公司位于济南。", encoding="utf-8")
     (corpus / "b.txt").write_text("白云酒店的总经理是李华。白云酒店位于泰安。", encoding="utf-8")
     settings = {"store": "milvus", "milvus_uri": milvus_server}
-    RAG(index_dir=tmp_path / "index", corpus_dir=corpus, **settings)  # the first build
+    RAG(index_dir=tmp_path / "index", corpus_dir=corpus, **settings).open()  # the first build
     forget(milvus_server)
 
     apps = []
@@ -130,9 +130,9 @@ def test_serving_a_file_that_another_process_holds_fails_clearly(tmp_path):
 
 
 def test_unreachable_server_error_says_what_to_check(tmp_path, monkeypatch):
-    from rag.milvus.client import MilvusStoreError
+    from rag.stores.milvus.client import MilvusStoreError
 
     monkeypatch.setenv("RAG_MILVUS_TOKEN", "")
     with pytest.raises(MilvusStoreError, match="RAG_MILVUS_URI"):
         RAG(index_dir=tmp_path, store="milvus",
-            milvus_uri=f"http://127.0.0.1:{free_port()}")
+            milvus_uri=f"http://127.0.0.1:{free_port()}").open()

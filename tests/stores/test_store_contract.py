@@ -1,8 +1,8 @@
-"""One contract, two stores: FAISS files and Milvus (Lite, through the real pymilvus client).
-
-Every test runs against both stores: the same questions must get the same cited paragraphs, and
-adding, changing and deleting files, a failed update and a process killed mid-update must behave
-the same way. Milvus databases live in temporary folders and are closed after each test.
+"""One contract for every store in ``rag.stores.STORES`` (FAISS files; Milvus Lite through the
+real pymilvus client): the same questions must get the same cited paragraphs, and adding,
+changing and deleting files, a failed update and a process killed mid-update must behave the
+same way. A new store joins by its registry line; nothing here names a store. Stores are closed
+after each test (a Milvus Lite file is served by one process at a time).
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS
 
-from rag.milvus.client import forget_all
 from rag.pipeline import RAG
-
-STORES = ["faiss", "milvus"]
+from rag.stores import STORES
 
 # (question, document, evidence the cited paragraph must hold) from eval/qa_seeds.jsonl.
 SEED_QUESTIONS = [
@@ -40,7 +38,10 @@ SMALL = {
 RED_STAR = "红星公司的董事长是谁？"
 
 
-@pytest.fixture(params=STORES)
+_OPENED: list[RAG] = []
+
+
+@pytest.fixture(params=list(STORES))
 def store(request) -> str:
     return request.param
 
@@ -52,11 +53,18 @@ def corpus(tmp_path) -> Path:
     for name, text in SMALL.items():
         (folder / name).write_text(text, encoding="utf-8")
     yield folder
-    forget_all(tmp_path)  # close this test's Milvus Lite file
+    close_all()
+
+
+def close_all() -> None:
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def open_rag(store: str, corpus: Path | None, index: Path, **kwargs) -> RAG:
-    return RAG(index_dir=index, corpus_dir=corpus, store=store, **kwargs)
+    rag = RAG(index_dir=index, corpus_dir=corpus, store=store, **kwargs)
+    _OPENED.append(rag)
+    return rag.open()
 
 
 _SEEDS: dict[str, RAG] = {}
@@ -69,8 +77,9 @@ def seeds_rags(tmp_path_factory):
     for name in STORES:
         _SEEDS[name] = open_rag(name, SEEDS, folders[name])
     yield _SEEDS
+    for rag in _SEEDS.values():
+        rag.close()
     _SEEDS.clear()
-    forget_all(folders["milvus"])
 
 
 def first_citation(rag: RAG, question: str) -> tuple[str, int, str]:
@@ -87,18 +96,17 @@ def test_seed_questions_cite_the_evidence_paragraph(seeds_rags, store, question,
     assert evidence in paragraph
 
 
-def test_both_stores_cite_the_same_paragraphs_and_documents(seeds_rags):
-    faiss, milvus = seeds_rags["faiss"], seeds_rags["milvus"]
+def test_every_store_cites_the_same_paragraphs_and_documents(seeds_rags, store):
+    reference, other = seeds_rags[next(iter(STORES))], seeds_rags[store]
     for question, _, _ in SEED_QUESTIONS:
-        assert first_citation(faiss, question)[:2] == first_citation(milvus, question)[:2]
+        assert first_citation(reference, question)[:2] == first_citation(other, question)[:2]
     doc = SEED_QUESTIONS[0][1]
-    assert [(p.index, p.text, p.lines) for p in faiss.document(doc)] == \
-        [(p.index, p.text, p.lines) for p in milvus.document(doc)]
-    assert milvus.document("no-such-file.txt") == []
-    for key in ("documents", "paragraphs", "chunks", "embed_model", "dimension"):
-        assert faiss.manifest[key] == milvus.manifest[key], key
-    # Milvus averages per-file rates (files update one at a time), FAISS counts all tokens.
-    assert milvus.manifest["unk_rate"] == pytest.approx(faiss.manifest["unk_rate"], abs=0.01)
+    assert [(p.index, p.text, p.lines) for p in reference.document(doc)] == \
+        [(p.index, p.text, p.lines) for p in other.document(doc)]
+    assert other.document("no-such-file.txt") == []
+    for key in ("documents", "paragraphs", "chunks", "embed_model", "dimension", "unk_rate",
+                "format_version", "files_count"):
+        assert reference.manifest[key] == other.manifest[key], key
 
 
 def test_unanswerable_question_abstains(seeds_rags, store):
@@ -144,11 +152,6 @@ def test_add_change_delete_files(store, corpus, tmp_path, monkeypatch):
     assert "王明" in rag.ask("青松公司的董事长是谁？").text
 
 
-# Where each store can be made to fail late in an update, after it has written its new data.
-LATE_FAILURE = {"faiss": "rag.keyword.KeywordIndex.save",
-                "milvus": "rag.milvus.writer._write_terms"}
-
-
 def test_failed_update_keeps_previous_index(store, corpus, tmp_path, monkeypatch):
     index = tmp_path / "idx"
     rag = open_rag(store, corpus, index)
@@ -159,7 +162,8 @@ def test_failed_update_keeps_previous_index(store, corpus, tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(LATE_FAILURE[store], broken)
+    # Fail as late as a store can: everything is written, only publishing remains.
+    monkeypatch.setattr(type(rag.store), "commit", broken)
     with pytest.raises(OSError, match="disk full"):
         rag.reindex()
     for reader in (rag, open_rag(store, None, index)):  # this process and a fresh reader
@@ -172,27 +176,21 @@ def test_failed_update_keeps_previous_index(store, corpus, tmp_path, monkeypatch
     assert rag.ask(RED_STAR).citations[0].doc == "d.txt"
 
 
-# Where an update is killed: after its data is written, just before it is published.
-KILL_AT = {
-    "faiss": "import rag.store as s\ns._fsync_dir = die\n",
-    "milvus": "import rag.milvus.writer as w\nw.publish = die\n",
-}
-
-
 def test_process_killed_mid_update_leaves_previous_index(store, corpus, tmp_path):
     index = tmp_path / "idx"
     rag = open_rag(store, corpus, index)
     before = rag.version
-    del rag
-    forget_all(tmp_path)  # a Milvus Lite file is served by one process at a time
+    close_all()  # a Milvus Lite file is served by one process at a time
     (corpus / "a.txt").write_text("青松公司的董事长是周强。", encoding="utf-8")
     (corpus / "d.txt").write_text("红星公司的董事长是赵刚。", encoding="utf-8")
+    # Killed after the update has written everything, just before it publishes.
     code = (
         "import os, signal\n"
+        "from rag.pipeline import RAG\n"
         "def die(*args, **kwargs): os.kill(os.getpid(), signal.SIGKILL)\n"
-        + KILL_AT[store]
-        + "from rag.pipeline import RAG\n"
-        f"RAG(index_dir={str(index)!r}, corpus_dir={str(corpus)!r}, store={store!r})\n"
+        f"rag = RAG(index_dir={str(index)!r}, corpus_dir={str(corpus)!r}, store={store!r})\n"
+        "type(rag.store).commit = die\n"
+        "rag.open()\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           timeout=300)

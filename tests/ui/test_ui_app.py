@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 from rag.config import ConfigError
 from rag.schema import Answer, Citation, Paragraph, Passage
-from ui import render
+from ui import panels
 from ui.session import Turn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,8 +148,8 @@ def test_clear_during_a_stream_drops_it(app_module):
     stream = handlers.chat("问题一？", [], 3, "extractive")
     next(stream)
     next(stream)
-    assert handlers.clear() == ([], [], render.SOURCES_PLACEHOLDER,
-                                app_module.DOC_PLACEHOLDER, "")
+    assert handlers.clear() == ([], [], panels.SOURCES_PLACEHOLDER,
+                                panels.DOC_PLACEHOLDER, "")
     assert list(stream) == []
 
 
@@ -186,16 +185,17 @@ def test_run_serves_on_the_given_port_until_closed(app_module, monkeypatch, caps
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    import ui.serve
+
     built = []
     real_build = app_module.build_app
-    monkeypatch.setattr(app_module, "build_app", lambda rag: built.append(real_build(rag))
+    monkeypatch.setattr(ui.serve, "build_app", lambda rag: built.append(real_build(rag))
                         or built[-1])
-    args = argparse.Namespace(host="127.0.0.1", port=port)
     outcome: list[object] = []
 
     def serve():
         try:
-            outcome.append(app_module.run(args, RecordingRAG()))
+            outcome.append(ui.serve.run(RecordingRAG(), host="127.0.0.1", port=port))
         except Exception as exc:  # reported below instead of dying in the thread
             outcome.append(exc)
 

@@ -146,7 +146,7 @@ def tmp_rag(tmp_path_factory, seed_index):
     shutil.copytree(SEEDS, corpus)
     (corpus / "xss.md").write_text(XSS_DOC, encoding="utf-8")
     shutil.copytree(seed_index, index)  # the rebuild then embeds only xss.md
-    return RAG(index_dir=index, corpus_dir=corpus, llm=PacedAnswerer())
+    return RAG(index_dir=index, corpus_dir=corpus, llm=PacedAnswerer()).open()
 
 
 @pytest.fixture(scope="module")

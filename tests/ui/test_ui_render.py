@@ -9,7 +9,7 @@ import pytest
 
 from rag.schema import Answer, Citation, Paragraph, Passage
 from rag.uploads import FileOutcome, UploadReport
-from ui import render, session
+from ui import panels, render, session
 from ui.session import Action, Turn
 
 SCRIPT = "<script>alert(1)</script>"
@@ -122,7 +122,7 @@ def test_notes_show_ungrounded_answers_and_invalid_citations():
 
 
 def test_sources_panel_shows_paragraph_with_the_quote_highlighted():
-    html = render.sources_html(_answer(), turn=1)
+    html = panels.sources_html(_answer(), turn=1)
     parsed = _Tags(html)
     card = parsed.named("li")[0]
     assert card["id"] == "src-1-1" and "rag-active" in (card["class"] or "")
@@ -137,7 +137,7 @@ def test_sources_panel_shows_paragraph_with_the_quote_highlighted():
 def test_quotes_from_one_paragraph_share_a_card_and_are_all_marked():
     two = (_citation(1, quote="第一句话。", lines=(10, 10)), _citation(1, quote="第三句话。",
                                                                      lines=(11, 11)))
-    html = render.sources_html(_answer("第一句话。[1]第三句话。[1]", two), turn=0)
+    html = panels.sources_html(_answer("第一句话。[1]第三句话。[1]", two), turn=0)
     assert len(_Tags(html).named("li")) == 1
     assert "<mark>第一句话。</mark>" in html and "<mark>第三句话。</mark>" in html
     assert "行 10–11" in html
@@ -145,7 +145,7 @@ def test_quotes_from_one_paragraph_share_a_card_and_are_all_marked():
 
 def test_clicked_citation_becomes_the_active_card():
     second = _citation(2, doc="b.txt", paragraph=7, quote="第三句话。")
-    html = render.sources_html(_answer(f"{QUOTE}[1]第三句话。[2]", (_citation(), second)),
+    html = panels.sources_html(_answer(f"{QUOTE}[1]第三句话。[2]", (_citation(), second)),
                                turn=0, active=2)
     active = [li["id"] for li in _Tags(html).named("li") if "rag-active" in (li["class"] or "")]
     assert active == ["src-0-2"]
@@ -153,7 +153,7 @@ def test_clicked_citation_becomes_the_active_card():
 
 def test_sources_panel_escapes_document_text_and_names():
     citation = _citation(doc="<b>x</b>.txt", text=f"前{SCRIPT}后{IMG}", quote=SCRIPT)
-    html = render.sources_html(_answer("x[1]", (citation,)), 0)
+    html = panels.sources_html(_answer("x[1]", (citation,)), 0)
     _assert_inert(html)
     assert "<mark>&lt;script&gt;alert(1)&lt;/script&gt;</mark>" in html
     assert "&lt;b&gt;x&lt;/b&gt;.txt" in html
@@ -162,7 +162,7 @@ def test_sources_panel_escapes_document_text_and_names():
 def test_abstention_offers_related_passages_not_sources():
     related = (_passage(), _passage("c.txt", 9, f"含有{IMG}的段落"))
     answer = _answer("抱歉。", (), abstained=True, related=related)
-    html = render.sources_html(answer, turn=3)
+    html = panels.sources_html(answer, turn=3)
     _assert_inert(html)
     assert "Related passages, not sources" in html and "来源 · Sources" not in html
     assert "<mark>" not in html
@@ -172,7 +172,7 @@ def test_abstention_offers_related_passages_not_sources():
 
 
 def test_sources_placeholder_before_any_question():
-    assert render.sources_html(None) == render.SOURCES_PLACEHOLDER
+    assert panels.sources_html(None) == panels.SOURCES_PLACEHOLDER
 
 
 # -- document view --------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_sources_placeholder_before_any_question():
 def test_document_view_has_anchors_and_marks_the_target_paragraph():
     paragraphs = [Paragraph("a.txt", i, t, i * 2 + 1, i * 2 + 2)
                   for i, t in enumerate(["标题", PARA, f"脚本{SCRIPT}", QUOTE])]
-    html = render.document_html("a.txt", paragraphs, target=1, quotes=[QUOTE], key="open:0:c:1")
+    html = panels.document_html("a.txt", paragraphs, target=1, quotes=[QUOTE], key="open:0:c:1")
     parsed = _Tags(html)
     _assert_inert(html)
     ids = [p["id"] for p in parsed.named("p")]
@@ -194,15 +194,15 @@ def test_document_view_has_anchors_and_marks_the_target_paragraph():
 
 
 def test_pages_are_shown_for_paged_formats():
-    cited = render.sources_html(_answer("x[1]", (replace(_citation(), page=4),)), 0)
+    cited = panels.sources_html(_answer("x[1]", (replace(_citation(), page=4),)), 0)
     assert "a.txt</span> · 第 4 页 p.4 · " in cited
-    assert "页" not in render.sources_html(_answer(), 0)
-    view = render.document_html("a.pdf", [Paragraph("a.pdf", 0, "文字", 1, 2, page=2)], target=0)
+    assert "页" not in panels.sources_html(_answer(), 0)
+    view = panels.document_html("a.pdf", [Paragraph("a.pdf", 0, "文字", 1, 2, page=2)], target=0)
     assert "第 2 页 p.2 · ¶0 · 行 1–2" in view
 
 
 def test_document_view_of_a_document_no_longer_indexed():
-    html = render.document_html("gone.txt", [], target=0, key='x"><script>')
+    html = panels.document_html("gone.txt", [], target=0, key='x"><script>')
     _assert_inert(html)
     assert "no longer in the index" in html
 
@@ -273,16 +273,16 @@ def test_history_holds_finished_turns_only_as_plain_text():
 def test_footer_names_model_and_index():
     manifest = {"embed_model": "bundled:all-MiniLM-L6-v2", "documents": 2, "paragraphs": 54,
                 "chunks": 52}
-    html = render.footer_html(manifest, "/tmp/<idx>")
+    html = panels.footer_html(manifest, "/tmp/<idx>")
     for part in ("bundled:all-MiniLM-L6-v2", "2 文档 documents", "54 段落", "52 片段 chunks",
                  "/tmp/&lt;idx&gt;"):
         assert part in html
 
 
 def test_model_label():
-    assert "none" in render.model_label("extractive", "gpt-x")
-    assert render.model_label("openai", "gpt-4o-mini") == "gpt-4o-mini"
-    assert "default" in render.model_label("transformers", "")
+    assert "none" in panels.model_label("extractive", "gpt-x")
+    assert panels.model_label("openai", "gpt-4o-mini") == "gpt-4o-mini"
+    assert "default" in panels.model_label("transformers", "")
 
 
 def test_upload_report_names_each_file_and_reason():
@@ -291,13 +291,13 @@ def test_upload_report_names_each_file_and_reason():
         FileOutcome(f"{IMG}.txt", "refused", "binary or undecodable"),
         FileOutcome("dup.txt", "skipped", "already in the corpus", "dup.txt"),
     ))
-    html = render.upload_report_html(report)
+    html = panels.upload_report_html(report)
     _assert_inert(html)
     assert "好.md" in html and "已添加 added" in html
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in html and "binary or undecodable" in html
     assert "rag-upload-error" in html
-    failed = render.upload_report_html(UploadReport(
+    failed = panels.upload_report_html(UploadReport(
         (FileOutcome("a.txt", "failed", "indexing failed (boom)"),), error="indexing failed"))
     assert "the index is unchanged" in failed
-    nothing = render.upload_report_html(UploadReport(()))
+    nothing = panels.upload_report_html(UploadReport(()))
     assert "No files added" in nothing

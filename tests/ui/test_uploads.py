@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.store import read_manifest
 from rag.uploads import add_documents, name_problem, safe_name
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -25,7 +24,7 @@ def corpus_rag(tmp_path, seed_index):
     shutil.copytree(seed_index, index)
     for path in corpus.iterdir():
         path.chmod(0o644)
-    return RAG(index_dir=index, corpus_dir=corpus)
+    return RAG(index_dir=index, corpus_dir=corpus).open()
 
 
 def _write(folder: Path, name: str, data: bytes | str) -> Path:
@@ -36,7 +35,9 @@ def _write(folder: Path, name: str, data: bytes | str) -> Path:
 
 def _state(rag) -> tuple[list[str], dict]:
     files = sorted(p.name for p in rag.corpus_dir.iterdir())
-    return files, read_manifest(rag.index_dir)
+    from rag.pipeline import RAG
+
+    return files, RAG(index_dir=rag.index_dir).store.open().manifest
 
 
 def test_good_file_is_copied_indexed_and_answerable(corpus_rag, tmp_path):
@@ -165,7 +166,7 @@ def test_failure_after_the_new_index_was_published_restores_it(corpus_rag, tmp_p
 def test_no_corpus_folder_is_reported(seed_index, tmp_path):
     from rag.pipeline import RAG
 
-    rag = RAG(index_dir=seed_index)  # loaded from the index alone
+    rag = RAG(index_dir=seed_index).open()  # loaded from the index alone
     report = add_documents(rag, [_write(tmp_path, "a.txt", NEW_DOC)])
     assert report.error and "no corpus folder" in report.error
     assert [f.status for f in report.files] == ["failed"]

@@ -17,6 +17,7 @@ from rag.schema import Chunk, Paragraph
 from rag.stores.base import Delta, IndexNotFoundError, Store
 from rag.stores.faiss import build
 from rag.stores.faiss.snapshot import FaissSnapshot
+from rag.stores.lock import build_lock
 from rag.stores.manifest import FORMAT_VERSION
 
 __all__ = ["FaissSnapshot", "FaissStore"]
@@ -36,7 +37,7 @@ class FaissStore(Store):
         return str(self.index_dir)
 
     def lock(self) -> AbstractContextManager[None]:
-        return build.build_lock(self.index_dir)
+        return build_lock(self.index_dir)
 
     def open(self) -> FaissSnapshot:
         with self._lock:

@@ -14,14 +14,11 @@ load.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +46,6 @@ def current_build(index_dir: Path) -> Path | None:
     name = pointer.read_text(encoding="utf-8").strip()
     build = index_dir / name
     return build if name and build.is_dir() else None
-
-
-@contextlib.contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """Serialise builds of one index folder across processes."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _file_digests(build: Path) -> dict[str, dict[str, Any]]:

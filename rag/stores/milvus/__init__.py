@@ -17,9 +17,9 @@ from typing import Any
 
 from rag.config import Settings
 from rag.stores.base import Delta, IndexNotFoundError, Store
-from rag.stores.faiss.build import build_lock
+from rag.stores.lock import build_lock
 from rag.stores.milvus import writer
-from rag.stores.milvus.client import MilvusStoreError, Names, connect, default_uri
+from rag.stores.milvus.client import MilvusStoreError, Names, connect, default_uri, forget
 from rag.stores.milvus.layout import ANALYZERS, dense_index_type, read_manifest, read_pointer
 from rag.stores.milvus.snapshot import MilvusSnapshot
 
@@ -40,15 +40,20 @@ class MilvusStore(Store):
         self.name = settings.milvus_collection
         self.names = Names(self.name)
         self.analyzer = settings.milvus_analyzer
-        self._client: Any = None
         self._snapshot: MilvusSnapshot | None = None
         self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = connect(self.uri, os.environ.get("RAG_MILVUS_TOKEN", ""))
-        return self._client
+        """The process's shared client for this URI (connected on first use)."""
+        return connect(self.uri, os.environ.get("RAG_MILVUS_TOKEN", ""))
+
+    def close(self) -> None:
+        """Close the process's client for this URI; for a Lite file, stop serving it so another
+        process can open it. Every RAG on this URI in this process reconnects on next use."""
+        forget(self.uri)
+        with self._lock:
+            self._snapshot = None
 
     @property
     def location(self) -> str:

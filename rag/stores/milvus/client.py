@@ -123,6 +123,9 @@ def forget(uri: str, db_name: str = "") -> None:
             server_manager_instance.release_server(uri)
 
 
+KINDS = ("chunks", "paragraphs", "files", "terms", "meta")  # the collections of one build
+
+
 class Names:
     """Collection names of one store (``name``) and build."""
 
@@ -135,32 +138,14 @@ class Names:
         self.name = name
         self.build = build
         self.live = f"{name}_live"
+        self.chunks, self.paragraphs, self.files, self.terms, self.meta = (
+            self.of(kind) for kind in KINDS)
 
     def of(self, kind: str) -> str:
         return f"{self.name}_{self.build}_{kind}"
 
-    @property
-    def chunks(self) -> str:
-        return self.of("chunks")
-
-    @property
-    def paragraphs(self) -> str:
-        return self.of("paragraphs")
-
-    @property
-    def files(self) -> str:
-        return self.of("files")
-
-    @property
-    def terms(self) -> str:
-        return self.of("terms")
-
-    @property
-    def meta(self) -> str:
-        return self.of("meta")
-
     def all(self) -> list[str]:
-        return [self.chunks, self.paragraphs, self.files, self.terms, self.meta]
+        return [self.of(kind) for kind in KINDS]
 
 
 def live_filter(gen: int) -> str:

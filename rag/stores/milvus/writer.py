@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.keyword import tokenize
-from rag.stores.base import Delta, FileContent
+from rag.schema import FileContent
+from rag.stores.base import Delta
 from rag.stores.milvus.client import ALIVE, PLACEHOLDER, Names, live_filter
 from rag.stores.milvus.layout import create_build, list_builds, publish, read_pointer
 from rag.stores.milvus.rows import (
