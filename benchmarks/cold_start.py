@@ -8,8 +8,8 @@ Each round (interleaved, ``--rounds`` times) starts fresh processes for:
 * ``rag ask QUESTION --index DIR --corpus seeds`` (what a user runs; the corpus check included),
   wall time from process start until it exits with the answer printed;
 * the same steps inside one fresh process with timestamps (imports, ``RAG(...).open()`` with the
-  index check and model load, jieba's dictionary and part-of-speech loads, first ``ask``, second ``ask``), to show
-  where the cold seconds go;
+  index check and model load, jieba's dictionary and part-of-speech loads, first ``ask``,
+  second ``ask``), to show where the cold seconds go;
 * a fresh process that loads jieba's dictionaries in a thread while ``RAG(...).open()`` loads
   the model (what a background warm-up in the library would save).
 

@@ -3,8 +3,8 @@
 Runs ``rag.evaluation.evaluate`` (the same code as ``rag eval``) over ``eval/qa_seeds.jsonl``
 for the FAISS store and for the Milvus store (Milvus Lite) with each keyword analyzer
 (``rag``: the foundation's jieba words + bigrams; ``jieba``: Milvus's own jieba analyzer) and
-each fusion (``score``: server-side channels fused by score here; ``rrf``: Milvus
-``hybrid_search`` with RRF). Writes ``benchmarks/results/milvus_fusion.{json,md}``.
+each fusion (``score``: the channels fused by score; ``rrf``: reciprocal rank fusion, the
+``fusion`` setting of the one retriever). Writes ``benchmarks/results/milvus_fusion.{json,md}``.
 
     python benchmarks/milvus_fusion.py
 """
@@ -21,22 +21,22 @@ from common import QA_FILE, SEEDS, load_average, machine, markdown_table, write_
 
 VARIANTS = [
     ("faiss", {"store": "faiss"}),
-    ("milvus rag/score", {"store": "milvus", "milvus_analyzer": "rag", "milvus_fusion": "score"}),
-    ("milvus rag/rrf", {"store": "milvus", "milvus_analyzer": "rag", "milvus_fusion": "rrf"}),
+    ("milvus rag/score", {"store": "milvus", "milvus_analyzer": "rag", "fusion": "score"}),
+    ("milvus rag/rrf", {"store": "milvus", "milvus_analyzer": "rag", "fusion": "rrf"}),
     ("milvus jieba/score", {"store": "milvus", "milvus_analyzer": "jieba",
-                            "milvus_fusion": "score"}),
-    ("milvus jieba/rrf", {"store": "milvus", "milvus_analyzer": "jieba", "milvus_fusion": "rrf"}),
+                            "fusion": "score"}),
+    ("milvus jieba/rrf", {"store": "milvus", "milvus_analyzer": "jieba", "fusion": "rrf"}),
 ]
 
 
 def run_variant(settings: dict[str, str], folder: Path) -> dict[str, float]:
     from rag.evaluation.dataset import load_qa
     from rag.evaluation.runner import evaluate
-    from rag.milvus.client import forget_all
     from rag.pipeline import RAG
+    from rag.stores.milvus.client import forget_all
 
     started = time.perf_counter()
-    rag = RAG(index_dir=folder, corpus_dir=SEEDS, **settings)
+    rag = RAG(index_dir=folder, corpus_dir=SEEDS, **settings).open()  # builds the index
     build_s = time.perf_counter() - started
     report, _ = evaluate(rag, load_qa(QA_FILE))
     forget_all(folder)

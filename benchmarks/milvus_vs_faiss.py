@@ -8,19 +8,22 @@ dimension 384). Queries are the ``eval/qa_seeds.jsonl`` questions plus generated
 ``rag.embeddings`` (``resolve_model("auto")``, offline: the bundled MiniLM). Each step runs in its
 own fresh process, so memory figures do not mix:
 
-* **build** (chunks/s, embedding excluded):
-  FAISS = ``KeywordIndex.build`` (jieba + bm25s) + ``rag.store.write_index`` (vectors, SQLite
-  records, BM25 files, fsync, checksums); Milvus = ``create_build`` + the writer's own rows
-  (``_chunk_row``: jieba terms into ``keywords``, where Milvus's BM25 function makes the sparse
-  vector server-side) inserted with ``_insert``, paragraph and file rows, ``_write_terms``, the
-  manifest row and ``publish``: what ``update_store`` does for a new build, minus reading files;
+* **build** (chunks/s, embedding excluded): the same ``Delta`` (``scale_index.delta_for``: one
+  ``FileContent`` per document, as ``update_index`` hands a store) published by each store as
+  ``store.stage`` + ``store.commit``. FAISS = ``KeywordIndex.build`` (jieba + bm25s) + the build
+  folder (vectors, SQLite records, BM25 files, fsync, checksums) + the atomic rename; Milvus =
+  ``create_build`` + the writer's own rows (``chunk_record``: jieba terms into ``keywords``,
+  where Milvus's BM25 function makes the sparse vector server-side) inserted with ``insert``,
+  paragraph and file rows, ``write_terms``, the manifest row and ``publish``. Opening the
+  published state (the end of ``commit``) is reported apart (``reopen_s``), not in the build;
 * **query** (a fresh process opening what the build wrote): per query, (a) the dense channel
-  alone: FAISS ``index.search`` against Milvus ``client.search`` on ``dense`` (AUTOINDEX, IP,
-  the generation filter of ``reader.py``, ids only); (b) BM25 alone: ``KeywordIndex.scores`` +
-  ``ranks_from_scores`` against Milvus ``client.search`` on ``sparse``; both with k = 50, the
-  retriever's candidate count; (c) the full retrieve (query encode included): ``Retriever.search``
-  against ``MilvusRetriever.search`` with score fusion and with ``fusion="rrf"``
-  (``hybrid_search``); recall@10 of dense search against numpy brute force over the same vectors;
+  alone: FAISS ``index.search`` against Milvus ``client.search`` on ``dense`` (IP, the
+  generation filter and search parameters of ``rag.stores.milvus.snapshot``, ids only); (b)
+  BM25 alone: ``KeywordIndex.scores`` + ``ranks_from_scores`` against Milvus ``client.search``
+  on ``sparse``; both with k = 50, the retriever's candidate count; (c) the full retrieve (query
+  encode included): the one ``rag.retrieval.Retriever`` over each store's snapshot, with score
+  fusion and with ``fusion="rrf"``; recall@10 of dense search against numpy brute force over the
+  same vectors;
 * **memory**: RSS of the benchmark process and, for Milvus Lite, of its ``milvus`` server child;
   disk: the FAISS build folder and the Milvus Lite folder (``milvus.db`` and its data).
 
@@ -32,8 +35,8 @@ The Milvus Lite database lives in a fresh temporary folder, deleted at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
-import inspect
 import json
 import os
 import pickle
@@ -42,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -254,48 +256,86 @@ def hit_rate(passages: list[list[str]], answerable: list[dict[str, Any]]) -> flo
 # -- FAISS ------------------------------------------------------------------------------------
 
 
-def faiss_build(args: argparse.Namespace) -> dict[str, Any]:
-    from scale_index import manifest_for
+@contextlib.contextmanager
+def timed_calls(module: Any, names: dict[str, Callable[..., str]],
+                seconds: dict[str, float]) -> Iterator[None]:
+    """While active, calls of ``module.<name>`` add their wall time to ``seconds[key]``, where
+    ``key = names[name](*args)`` (the functions a store's ``stage``/``commit`` reach)."""
+    saved = {name: getattr(module, name) for name in names}
 
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*a: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                key = names[name](*a)
+                seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+        return timed
+
+    for name, fn in saved.items():
+        setattr(module, name, wrap(name, fn))
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(module, name, fn)
+
+
+def faiss_build(args: argparse.Namespace) -> dict[str, Any]:
+    from scale_index import delta_for
+
+    import rag.stores.faiss.build as faiss_files
+    from rag.config import load_settings
     from rag.keyword import KeywordIndex, tokenize
-    from rag.store import write_index
+    from rag.stores import open_store
 
     data = load_data(args)
-    info, chunks = data["info"], data["chunks"]
+    info = data["info"]
+    settings = load_settings(store="faiss", faiss_index="auto")
+    delta = delta_for(data["paragraphs"], data["chunks"], data["vectors"], info["unk_rate"],
+                      settings)
+    store = open_store(settings, Path(args.dir))
     tokenize("预热")  # jieba's dictionary loads once per process, not per build
     gc.collect()
     rss0 = rss_bytes()
+    spent: dict[str, float] = {}
     t0 = time.perf_counter()
-    keyword = KeywordIndex.build([c.text for c in chunks])
-    bm25_s = time.perf_counter() - t0
-    manifest = manifest_for(info["documents"], info["paragraphs"], args.n, info["unk_rate"],
-                            "auto")
+    # store.stage: assemble, KeywordIndex.build (jieba + bm25s), then the build folder
+    with timed_calls(KeywordIndex, {"build": lambda *a: "bm25"}, spent):
+        build = store.stage(delta)
+    stage_s = time.perf_counter() - t0
+    peak = peak_rss_bytes()  # before the reopen in commit
     t1 = time.perf_counter()
-    build = write_index(Path(args.dir), manifest=manifest, paragraphs=data["paragraphs"],
-                        chunks=chunks, vectors=data["vectors"], keyword=keyword)
-    write_s = time.perf_counter() - t1
-    total = time.perf_counter() - t0
-    return {"bm25_build_s": round(bm25_s, 2), "write_index_s": round(write_s, 2),
+    with timed_calls(faiss_files, {"commit": lambda *a: "rename"}, spent):
+        store.commit(build)  # the atomic rename, then the new build opened as a snapshot
+    commit_s = time.perf_counter() - t1
+    store.close()
+    total = stage_s + spent["rename"]  # publishing, without opening the result
+    return {"bm25_build_s": round(spent["bm25"], 2),
+            "write_index_s": round(total - spent["bm25"], 2),
+            "reopen_s": round(commit_s - spent["rename"], 2),
             "total_s": round(total, 2), "chunks_per_s": round(args.n / total, 1),
             "faiss_spec": json.loads((build / "manifest.json").read_text())["faiss_spec"],
-            "peak_rss_growth_mib": mib(max(0, peak_rss_bytes() - rss0)),
-            "peak_rss_mib": mib(peak_rss_bytes()), "disk": folder_size(build),
+            "peak_rss_growth_mib": mib(max(0, peak - rss0)),
+            "peak_rss_mib": mib(peak), "disk": folder_size(build),
             "load_average": load_average()}
 
 
 def open_faiss(args: argparse.Namespace, data: dict[str, Any], model: Any
                ) -> tuple[dict[str, Callable[[int], Any]], dict[str, Any]]:
     """Per-query calls (query number -> chunk positions or passages) on the FAISS store."""
+    from rag.config import load_settings
     from rag.fusion import ranks_from_scores
     from rag.retrieval import Retriever
-    from rag.store import load_index
+    from rag.stores import open_store
 
     texts, qvecs = data["texts"], data["qvecs"]
     t0 = time.perf_counter()
-    index = load_index(Path(args.dir))
+    index = open_store(load_settings(store="faiss"), Path(args.dir)).open()
     load_s = time.perf_counter() - t0
-    retriever = Retriever(index, model, dense_weight="auto")
-    ids = {c.id: i for i, c in enumerate(index.chunks)}
+    retriever = Retriever(index, model, dense_weight="auto", fusion="score")
+    ids = {c.id: i for i, c in index.records.all_chunks()}
 
     def dense(i: int) -> list[int]:
         _, found = index.vectors.search(qvecs[i:i + 1], K)
@@ -355,107 +395,85 @@ def faiss_query(args: argparse.Namespace) -> dict[str, Any]:
 # -- Milvus -----------------------------------------------------------------------------------
 
 
+def milvus_store(settings: Any, folder: Path, dense_index: str) -> Any:
+    """The Milvus store at ``folder``; its chunks' dense index is ``dense_index`` (the store
+    itself picks ``layout.dense_index_type``: another variant overrides only that choice)."""
+    from rag.stores.milvus import MilvusStore, writer
+    from rag.stores.milvus.layout import dense_index_type
+
+    store = MilvusStore(settings, folder)
+    if dense_index == dense_index_type(store.uri):
+        return store
+
+    class Variant(MilvusStore):
+        def stage(self, delta: Any) -> Any:
+            return writer.stage(self.client, self.name, delta, analyzer=self.analyzer,
+                                dense_index=dense_index)
+
+    return Variant(settings, folder)
+
+
 def milvus_build(args: argparse.Namespace) -> dict[str, Any]:
+    from scale_index import delta_for
+
     from rag.config import load_settings
-    from rag.indexing import KEYWORD_SCHEME, chunking_settings
     from rag.keyword import tokenize
-    from rag.milvus.client import (
-        ALIVE,
-        PLACEHOLDER,
-        Names,
-        connect,
-        create_build,
-        default_uri,
-        forget,
-        publish,
-    )
-    from rag.milvus.writer import (
-        FORMAT_VERSION,
-        _chunk_row,
-        _insert,
-        _paragraph_row,
-        _write_terms,
-        keywords_text,
-    )
+    from rag.stores.milvus import writer
+    from rag.stores.milvus.client import live_filter
+    from rag.stores.milvus.rows import keywords_text
 
     data = load_data(args)
-    info, chunks, paragraphs, vectors = (data["info"], data["chunks"], data["paragraphs"],
-                                         data["vectors"])
+    info, vectors = data["info"], data["vectors"]
     settings = load_settings(store="milvus", milvus_collection=COLLECTION)
     analyzer = settings.milvus_analyzer
-    uri = default_uri(Path(args.dir))
+    delta = delta_for(data["paragraphs"], data["chunks"], vectors, info["unk_rate"], settings)
+    store = milvus_store(settings, Path(args.dir), args.variant)
     tokenize("预热")
     gc.collect()
     rss0 = rss_bytes()
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
-    client = connect(uri)
+    store.client  # noqa: B018  (connects: starts the Milvus Lite server)
     steps["server_start_s"] = time.perf_counter() - t0
-    gen = 1
-    names = Names(COLLECTION, uuid.uuid4().hex[:12])
-    t = time.perf_counter()
-    if "dense_index" in inspect.signature(create_build).parameters:
-        create_build(client, names, int(vectors.shape[1]), analyzer, dense_index=args.variant)
-    elif args.variant != "AUTOINDEX":
-        raise RuntimeError("this rag.milvus.client.create_build has no dense_index parameter")
-    else:
-        create_build(client, names, int(vectors.shape[1]), analyzer)
-    steps["create_build_s"] = time.perf_counter() - t
 
+    # store.stage (writer.stage): create_build, the rows of every collection, terms, manifest
+    spent: dict[str, float] = {}
+    timed = {"create_build": lambda *a: "create_build",
+             "insert": lambda client, coll, *a: "insert " + coll.rsplit("_", 1)[-1],
+             "chunk_record": lambda *a: "chunk_rows_made", "write_terms": lambda *a: "terms",
+             "commit": lambda *a: "publish"}
     t = time.perf_counter()
-    _insert(client, names.paragraphs, (_paragraph_row(p, gen) for p in paragraphs))
-    steps["paragraphs_s"] = time.perf_counter() - t
-
-    rows_s = [0.0]
-    t = time.perf_counter()
-    inserted = _insert(client, names.chunks, _timed_iter(
-        (_chunk_row(c, v, gen, analyzer) for c, v in zip(chunks, vectors, strict=True)), rows_s))
-    steps["chunks_s"] = time.perf_counter() - t
-    steps["chunk_rows_made_s"] = rows_s[0]  # jieba terms + vector .tolist(), inside chunks_s
-    steps["chunk_insert_rpc_s"] = steps["chunks_s"] - rows_s[0]
-    if inserted != args.n:
-        raise RuntimeError(f"inserted {inserted} chunk rows, expected {args.n}")
-
-    t = time.perf_counter()
-    per_doc: dict[str, list[int]] = {}
-    for c in chunks:
-        per_doc.setdefault(c.doc, [0, 0])[0] += 1
-    for p in paragraphs:
-        per_doc.setdefault(p.doc, [0, 0])[1] += 1
-    _insert(client, names.files, ({
-        "pk": f"{gen}:{doc}", "path": doc, "born": gen, "died": ALIVE, "_v": PLACEHOLDER,
-        "info": {"sha256": "", "size": 0, "chunks": nc, "paragraphs": npar,
-                 "unk_rate": info["unk_rate"]}} for doc, (nc, npar) in per_doc.items()))
-    steps["files_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    _write_terms(client, names, 0, gen, added=[c.text for c in chunks], removed=[])
-    steps["terms_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    manifest = {
-        "format_version": FORMAT_VERSION, "store": "milvus", "build": names.build,
-        "generation": gen, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "embed_model": info["embed_model"], "dimension": info["dimension"],
-        "unk_rate": info["unk_rate"], "chunking": chunking_settings(settings),
-        "keyword": KEYWORD_SCHEME, "analyzer": analyzer, "documents": info["documents"],
-        "paragraphs": len(paragraphs), "chunks": args.n, "files_count": len(per_doc),
-        "skipped": [], "synthetic": True,
-    }
-    client.insert(names.meta, [{"pk": str(gen), "gen": gen, "_v": PLACEHOLDER,
-                                "manifest": json.dumps(manifest, ensure_ascii=False)}])
-    publish(client, Names(COLLECTION), names.build, gen)
-    steps["manifest_publish_s"] = time.perf_counter() - t
-    build_s = time.perf_counter() - t0
+    with timed_calls(writer, timed, spent):
+        staged = store.stage(delta)
+        stage_s = time.perf_counter() - t
+        t = time.perf_counter()
+        snapshot = store.commit(staged)  # writer.commit (pointer + cleanup), then open
+        commit_s = time.perf_counter() - t
+    build_s = steps["server_start_s"] + stage_s + spent["publish"]
+    steps["create_build_s"] = spent["create_build"]
+    steps["paragraphs_s"] = spent["insert paragraphs"]
+    steps["chunks_s"] = spent["insert chunks"]
+    steps["chunk_rows_made_s"] = spent["chunk_rows_made"]  # jieba terms + .tolist(), in chunks_s
+    steps["chunk_insert_rpc_s"] = steps["chunks_s"] - steps["chunk_rows_made_s"]
+    steps["files_s"] = spent["insert files"]
+    steps["terms_s"] = spent["terms"]
+    steps["manifest_publish_s"] = (stage_s - sum(spent[k] for k in (
+        "create_build", "insert paragraphs", "insert chunks", "insert files", "terms"))
+        + spent["publish"])  # the manifest row, then the live pointer and cleanup
+    steps["reopen_s"] = commit_s - spent["publish"]  # read the pointer and manifest back
+    if snapshot.manifest.get("chunks") != args.n:
+        raise RuntimeError(f"published {snapshot.manifest.get('chunks')} chunks, "
+                           f"expected {args.n}")
 
     # The first searches after publishing (Milvus may build or load the index on demand).
+    client, names, expr = snapshot.client, snapshot.names, live_filter(snapshot.gen)
     t = time.perf_counter()
     client.search(names.chunks, data=[data["qvecs"][0].tolist()], anns_field="dense", limit=K,
-                  filter=f"born <= {gen} and died > {gen}", search_params={"metric_type": "IP"})
+                  filter=expr, search_params={"metric_type": "IP"})
     steps["first_dense_search_s"] = time.perf_counter() - t
     t = time.perf_counter()
     client.search(names.chunks, data=[keywords_text(data["texts"][0], analyzer)],
-                  anns_field="sparse", limit=K, filter=f"born <= {gen} and died > {gen}",
+                  anns_field="sparse", limit=K, filter=expr,
                   search_params={"metric_type": "BM25"})
     steps["first_bm25_search_s"] = time.perf_counter() - t
     try:
@@ -465,7 +483,7 @@ def milvus_build(args: argparse.Namespace) -> dict[str, Any]:
     server = server_memory()
     client_peak = peak_rss_bytes()
     t = time.perf_counter()
-    forget(uri)  # stop the server: what it wrote is on disk for the query process
+    store.close()  # stop the server: what it wrote is on disk for the query process
     steps["close_s"] = time.perf_counter() - t
     return {"build_s": round(build_s, 2), "chunks_per_s": round(args.n / build_s, 1),
             "steps": {k: round(v, 2) for k, v in steps.items()}, "index": index_info,
@@ -479,15 +497,17 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
                 ) -> tuple[dict[str, Callable[[int], Any]], dict[str, Any]]:
     """Per-query calls on the Milvus store, opened as ``RAG(store="milvus")`` opens it."""
     from rag.config import load_settings
-    from rag.milvus import MilvusRetriever, MilvusStore, reader
-    from rag.milvus.client import live_filter
-    from rag.milvus.writer import keywords_text
+    from rag.retrieval import Retriever
+    from rag.stores.milvus import MilvusStore
+    from rag.stores.milvus import snapshot as milvus_snapshot
+    from rag.stores.milvus.client import live_filter
+    from rag.stores.milvus.rows import keywords_text
 
     texts, qvecs = data["texts"], data["qvecs"]
     settings = load_settings(store="milvus", milvus_collection=COLLECTION)
     t0 = time.perf_counter()
     store = MilvusStore(settings, Path(args.dir))
-    snapshot = store.snapshot()
+    snapshot = store.open()
     open_s = time.perf_counter() - t0
     client, names, expr = snapshot.client, snapshot.names, live_filter(snapshot.gen)
     analyzer = snapshot.manifest.get("analyzer", "rag")
@@ -495,8 +515,8 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
         order = {c.id: i for i, c in enumerate(pickle.load(fh)["chunks"])}
 
     dense_params: dict[str, Any] = {"metric_type": "IP"}
-    if hasattr(reader, "DENSE_EF"):  # search parameters as the reader sends them
-        dense_params["params"] = {"ef": max(reader.DENSE_EF, K)}
+    if hasattr(milvus_snapshot, "DENSE_EF"):  # search parameters as the snapshot sends them
+        dense_params["params"] = {"ef": max(milvus_snapshot.DENSE_EF, K)}
 
     def dense(i: int, params: dict[str, Any] = dense_params) -> list[int]:
         hits = client.search(names.chunks, data=[qvecs[i].tolist()], anns_field="dense", limit=K,
@@ -519,8 +539,8 @@ def open_milvus(args: argparse.Namespace, data: dict[str, Any], model: Any
             "first_dense_search_s": round(first_dense_s, 3),
             "first_bm25_search_s": round(first_bm25_s, 3), "server_loaded": server_memory(),
             "position": order.__getitem__, "dense_with": dense}
-    score = MilvusRetriever(snapshot, model, dense_weight="auto", fusion="score")
-    rrf = MilvusRetriever(snapshot, model, dense_weight="auto", fusion="rrf")
+    score = Retriever(snapshot, model, dense_weight="auto", fusion="score")
+    rrf = Retriever(snapshot, model, dense_weight="auto", fusion="rrf")
     warm, _ = query_texts(0)
     for q in warm[-WARMUP:]:
         score.search(q, TOP_K)
@@ -714,7 +734,7 @@ def guidance(rows: list[dict[str, Any]], store_index: str) -> str:
         f" `results/ann_recall.md`.) BM25 is {_ratio(p50(m + '.bm25'), p50('faiss.bm25'))}"
         f" through Milvus ({p50(m + '.bm25'):.1f} against {p50('faiss.bm25'):.1f} ms). Opening the"
         f" store: the first Milvus Lite dense search takes {mq['first_dense_search_s']:.1f} s,"
-        f" FAISS `load_index` {fq['load_s']:.1f} s.",
+        f" FAISS `FaissStore.open` {fq['load_s']:.1f} s.",
         f"- **Memory and disk**: FAISS needs ~{faiss_kb:.1f} KB of RAM per chunk in the serving"
         f" process; Milvus Lite ~{milvus_kb:.1f} KB, mostly in its server process ({srv:,.0f} MiB,"
         f" peak {mq['server_after_queries']['peak_mib']:,.0f}), and"
@@ -723,9 +743,9 @@ def guidance(rows: list[dict[str, Any]], store_index: str) -> str:
         "- **When to switch**: on one host, stay on FAISS: it builds faster, searches exactly (or"
         " HNSW at 0.998) and uses less RAM and disk, and Milvus Lite is no way out of that: it is"
         " embedded and single-process (one process holds the `.db` file; others go through"
-        " `python -m rag.stores.milvus.serve`). Move to a Milvus standalone/distributed *server* when"
-        " what FAISS files cannot give is needed: several serving replicas or hosts reading one"
-        " index and switching generations together, a corpus whose index no longer fits one"
+        " `python -m rag.stores.milvus.serve`). Move to a Milvus standalone/distributed *server*"
+        " when what FAISS files cannot give is needed: several serving replicas or hosts reading"
+        " one index and switching generations together, a corpus whose index no longer fits one"
         " machine's RAM (shards and replicas across machines), or frequent incremental updates"
         " of a large corpus without rewriting index files. None of those can be measured on this"
         " 2-core box, and a server's figures (network hops, its own ANN index and ef) will differ"
@@ -746,8 +766,9 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
                       f"{mib(fb['disk']['allocated']):,.0f}"))
         alone.append((n, "FAISS", _pp(fq["encode"]), _pp(fq["dense"]), _pp(fq["bm25"]),
                       _pp(fq["full"]), "-", fq["load_average"][0]))
-        builds.append((n, "FAISS", fb["total_s"], f"BM25 {fb['bm25_build_s']} + write_index "
-                       f"{fb['write_index_s']}", f"{fb['peak_rss_mib']:,.0f}"))
+        builds.append((n, "FAISS", fb["total_s"], f"BM25 {fb['bm25_build_s']} + write "
+                       f"{fb['write_index_s']}; then reopen {fb.get('reopen_s', '-')}",
+                       f"{fb['peak_rss_mib']:,.0f}"))
         for variant, v in r["milvus"].items():
             mb, mq, a = v["build"], v["query"], v["agreement_with_faiss"]
             key, label = f"milvus-{variant}", _label(variant, store_index)
@@ -767,6 +788,7 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
                            f" made {st['chunk_rows_made_s']} + insert"
                            f" {st['chunk_insert_rpc_s']}), files {st['files_s']}, terms"
                            f" {st['terms_s']}, manifest + publish {st['manifest_publish_s']};"
+                           f" then reopen {st.get('reopen_s', '-')},"
                            f" then first dense/BM25 search {st['first_dense_search_s']}/"
                            f"{st['first_bm25_search_s']}",
                            f"{mb['client_peak_rss_mib']:,.0f} + "
@@ -790,15 +812,15 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
                         "hit@5 (seed questions)", "RSS MiB client (+ Milvus server)",
                         "disk MiB"], table),
         f"Milvus rows differ only in the dense index of the chunks collection: the store itself"
-        f" creates `{store_index}` in a Milvus Lite file (`client.dense_index_type`); AUTOINDEX"
+        f" creates `{store_index}` in a Milvus Lite file (`layout.dense_index_type`); AUTOINDEX"
         " is what it creates on a Milvus server. Latencies: "
         f"{d['queries']} queries x {rounds} pass(es) (the {len(load_qa())} seed"
         f" questions plus generated sentences), all stores opened in one process and timed"
         f" query by query in rotating order, after {WARMUP} warm-up queries, so the shared"
         f" box's load falls on all alike. Channels alone search k = {K} (the retriever's"
         " candidate count) and return ids only (Milvus with the generation filter and search"
-        " parameters of `reader.py`); retrieve = `Retriever.search` /"
-        " `MilvusRetriever.search` (top 5, query encode and passages included). Recall@10:"
+        " parameters of `rag.stores.milvus.snapshot`); retrieve = `Retriever.search` over each"
+        " store's snapshot (top 5, query encode and passages included). Recall@10:"
         " dense top 10 against numpy brute force over the same vectors (any vector scoring at"
         " least the exact 10th score counts, since duplicate chunks tie). hit@5: evidence in"
         f" the top 5 for the {d['answerable']} answerable"
@@ -815,7 +837,7 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
                         "BM25 p50/p95 ms", "retrieve p50/p95 ms", "RRF p50/p95 ms",
                         "load 1 min"], alone),
         "## Details",
-        markdown_table(["chunks", "Milvus", "open s: FAISS load_index / MilvusStore + snapshot",
+        markdown_table(["chunks", "Milvus", "open s: FaissStore.open / MilvusStore.open",
                         "RSS with the model only MiB FAISS / Milvus client",
                         "dense top10 overlap with FAISS", "BM25 top10 overlap",
                         "retrieve top5 overlap (score)", "retrieve top5 overlap (RRF vs FAISS)",
@@ -838,19 +860,20 @@ def report(rows: list[dict[str, Any]], info: dict[str, Any], load_after: list[fl
 
 def store_dense_index() -> str:
     """The dense index the Milvus store creates in a Milvus Lite file."""
-    from rag.milvus import client
+    from rag.stores.milvus.client import default_uri
+    from rag.stores.milvus.layout import dense_index_type
 
-    if hasattr(client, "dense_index_type"):
-        return str(client.dense_index_type(client.default_uri(WORK)))
-    return "AUTOINDEX"
+    return str(dense_index_type(default_uri(WORK)))
 
 
 def code_hashes() -> dict[str, str]:
     """Short SHA-256 of the library files measured (others edit them; git may not show it)."""
     import hashlib
 
-    files = sorted((common.ROOT / "rag" / "milvus").glob("*.py")) + [
-        common.ROOT / "rag" / f for f in ("store.py", "retrieval.py", "keyword.py", "fusion.py")]
+    stores = common.ROOT / "rag" / "stores"
+    files = sorted(stores.glob("*.py")) + sorted((stores / "faiss").glob("*.py")) + sorted(
+        (stores / "milvus").glob("*.py")) + [
+        common.ROOT / "rag" / f for f in ("retrieval.py", "keyword.py", "fusion.py")]
     return {p.relative_to(common.ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
             for p in files if p.is_file()}
 
@@ -866,7 +889,7 @@ def main() -> None:
     parser.add_argument("--real-vectors-upto", type=int, default=10_000)
     parser.add_argument("--dense-index", nargs="+", default=["store", "AUTOINDEX"],
                         help="Milvus dense index types to measure; 'store': what the store"
-                        " itself picks for a Milvus Lite file (client.dense_index_type)")
+                        " itself picks for a Milvus Lite file (layout.dense_index_type)")
     parser.add_argument("--child-timeout", type=int, default=3600)
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)

@@ -3,8 +3,9 @@
 All three use the bundled all-MiniLM-L6-v2, loaded once before timing starts (model loading is
 ``cold_start.py``'s subject), in one process with the same torch thread count:
 
-* **ours**: ``build_index`` (paragraph repair, 200-token sentence chunks, embeddings, BM25,
-  written to disk and reloaded), queried with ``RAG.retrieve`` (BM25 + dense fusion);
+* **ours**: ``update_index`` into a fresh FAISS store (paragraph repair, 200-token sentence
+  chunks, embeddings, BM25, written to disk and reloaded by ``RAG(...).open()``), queried with
+  ``RAG.retrieve`` (BM25 + dense fusion);
 * **LangChain**: ``DirectoryLoader``/``TextLoader`` -> ``RecursiveCharacterTextSplitter`` ->
   ``HuggingFaceEmbeddings`` (langchain-huggingface) -> ``FAISS.from_documents`` -> ``save_local``,
   queried with ``similarity_search(q, k=5)``;
@@ -62,12 +63,16 @@ class Setup:
 
 def ours(embedder, settings) -> Setup:
     def ingest(corpus: Path, scratch: Path) -> tuple[int, Search]:
-        from rag.indexing import build_index
+        from rag.indexing import update_index
         from rag.pipeline import RAG
+        from rag.stores import open_store
 
-        data = build_index(corpus, scratch, settings, embedder, reuse=False)
-        rag = RAG(index_dir=scratch, settings=settings)
-        return len(data.chunks), lambda q: [p.text for p in rag.retrieve(q, 5)]
+        store = open_store(settings, scratch)  # a fresh folder: a full build, nothing reused
+        snapshot = update_index(store, corpus, settings, lambda _choice: embedder)
+        store.close()
+        rag = RAG(index_dir=scratch, settings=settings).open()  # reloads it, as before
+        return (int(snapshot.manifest["chunks"]),
+                lambda q: [p.text for p in rag.retrieve(q, 5)])
 
     return Setup("ours", ingest)
 
@@ -118,7 +123,7 @@ def setups(quick: bool) -> tuple[list[Setup], Any, Any, Any]:
     from rag.config import load_settings
     from rag.embeddings import load_embedder
 
-    settings = load_settings(embed_model="bundled")
+    settings = load_settings(embed_model="bundled", store="faiss", ingest_engine="local")
     embedder = load_embedder("bundled", batch_size=settings.embed_batch_size)
     lc = langchain_embeddings()(model_name=common.model_path())
     li = HuggingFaceEmbedding(model_name=common.model_path())
@@ -196,16 +201,18 @@ def query_breakdown(lc_embeddings, embedder, settings, rounds: int) -> dict[str,
     """Median ms per question of our retrieve and its parts, beside LangChain's query encode.
 
     Interleaved per question on the seeds index, so load hits every part alike."""
-    from rag.indexing import build_index
+    from rag.indexing import update_index
     from rag.keyword import content_terms
     from rag.pipeline import RAG
-    from rag.store import load_index
+    from rag.stores import open_store
 
     scratch = Path(tempfile.mkdtemp(prefix="peer-", dir=WORK))
     try:
-        build_index(SEEDS, scratch, settings, embedder, reuse=False)
-        rag = RAG(index_dir=scratch, settings=settings)
-        keyword = load_index(scratch).keyword
+        store = open_store(settings, scratch)
+        update_index(store, SEEDS, settings, lambda _choice: embedder)
+        store.close()
+        rag = RAG(index_dir=scratch, settings=settings).open()
+        keyword = open_store(settings, scratch).open().keyword  # the FAISS snapshot's BM25
         parts: dict[str, Callable[[str], Any]] = {
             "ours: retrieve (total)": lambda q: rag.retrieve(q, 5),
             "ours: query encode (embedder.embed)": lambda q: embedder.embed([q], query=True),

@@ -12,10 +12,10 @@ Two outputs:
 * ``write_documents(folder, n_docs)``: ``.txt`` files (title plus paragraphs) for the ingest and
   peer benchmarks, which read files like a user's corpus;
 * ``SentencePool`` + ``compose_chunks``: chunk texts of about the seeds' chunk length (2-4
-  sentences, ~125 characters) for indexes published directly as one ``Delta`` (scale_index.py); the
-  pool tokenizes each sentence once so a million chunks do not need a million jieba calls (a
-  chunk's tokens are its sentences' tokens, because jieba and the bigrams never cross the
-  sentence-ending punctuation; ``check_composed_tokens`` verifies that on a sample).
+  sentences, ~125 characters) for indexes published directly as one ``Delta``
+  (``scale_index.py``); the pool tokenizes each sentence once so a million chunks do not need a
+  million jieba calls (a chunk's tokens are its sentences' tokens, because jieba and the bigrams
+  never cross the sentence-ending punctuation; ``check_composed_tokens`` verifies that on a sample).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Offline retrieval-augmented question answering with paragraph-exact citations.
 
     from rag import RAG, ask
-    r = RAG(index_dir="index", corpus_dir="seeds")
+    r = RAG(index_dir="index", corpus_dir="seeds").open()
     answer = r.ask("兖州区培育哪三个千亿级产业？")
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rag.errors import RAGError
 from rag.schema import Answer, Citation, Paragraph, Passage
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
 
-__all__ = ["RAG", "Answer", "Citation", "Paragraph", "Passage", "ask"]
+__all__ = ["RAG", "Answer", "Citation", "Paragraph", "Passage", "RAGError", "ask"]
 
 
 def __getattr__(name: str) -> Any:
