@@ -57,6 +57,20 @@ class Settings:
     fusion: str = "score"
     # "local": one process; "ray": a Ray Data pipeline (pip install 'rag-zh[ray]').
     ingest_engine: str = "local"
+    # OCR of images and of PDF pages without a text layer (rapidocr, CPU); see rag.ocr.
+    ocr: bool = True
+    # OCR results keyed by the file's sha256; "" means $XDG_CACHE_HOME/rag-zh/ocr
+    # (~/.cache/rag-zh/ocr), shared by every index on this machine.
+    ocr_cache_dir: str = ""
+    # A per-page progress bar on stderr while OCR runs ("auto": only when stderr is a TTY).
+    ocr_progress: str = AUTO
+    # Documents with more pages to OCR than this are refused (a scan is ~2-6 s a page).
+    max_pages: int = 300
+    # Images (and rendered pages) larger than this many pixels are refused before decoding.
+    max_image_pixels: int = 60_000_000
+    # .pptx/.xlsx archives: refused before inflating when larger unpacked, or with more entries.
+    max_unpacked_mb: int = 500
+    max_archive_entries: int = 10_000
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (explicit arguments win)."""
