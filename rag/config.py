@@ -57,6 +57,9 @@ class Settings:
     fusion: str = "score"
     # "local": one process; "ray": a Ray Data pipeline (pip install 'rag-zh[ray]').
     ingest_engine: str = "local"
+    # Where RAG.reindex builds: "inline" (this process) or "child" (a separate process at low
+    # priority, so a server keeps answering; used where the store allows it). `rag chat`: child.
+    index_process: str = "inline"
     # OCR of images and of PDF pages without a text layer (rapidocr, CPU); see rag.ocr.
     ocr: bool = True
     # OCR results keyed by the file's sha256; "" means $XDG_CACHE_HOME/rag-zh/ocr

@@ -61,7 +61,7 @@ class RAG:
             self._answerers.add(llm)
         self.store = open_store(self.settings, self.index_dir)
         self._index = LiveIndex(self.store, self.settings, self._embedders,
-                                corpus_dir=self.corpus_dir)
+                                corpus_dir=self.corpus_dir, store_dir=self.index_dir)
         self._first_open = {"rebuild": rebuild, "progress": progress}
         self._open_lock = threading.Lock()
 
@@ -87,7 +87,12 @@ class RAG:
         self.store.close()
 
     def reindex(self, *, progress: bool = False) -> None:
-        """Refresh from the corpus folder and switch to the new index without downtime."""
+        """Refresh from the corpus folder and switch to the new index without downtime.
+
+        Concurrent calls coalesce into at most one build after the running one; with nothing
+        changed nothing is built. With ``index_process="child"`` the build runs in a separate
+        process (where the store allows it), so questions keep their latency meanwhile.
+        """
         if self.corpus_dir is None:
             raise IndexNotFoundError("this RAG has no corpus folder to rebuild from")
         self._live()

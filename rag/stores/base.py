@@ -114,6 +114,8 @@ class Store(ABC):
     """
 
     kind: str = ""  # the registry name ("faiss", "milvus")
+    # Whether another process may publish to this store while this one reads it.
+    shared: bool = True
 
     @property
     @abstractmethod
