@@ -34,6 +34,9 @@ class Settings:
     # FAISS factory string ("Flat", "HNSW32,Flat", "IVF1024,SQ8", ...); "auto" picks by size.
     faiss_index: str = AUTO
     top_k: int = 5
+    # The most passages one question may retrieve (larger requests are clamped): bounds the
+    # work per question whatever a client asks for.
+    max_top_k: int = 50
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO
     llm: str = "extractive"

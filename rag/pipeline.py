@@ -23,7 +23,7 @@ from rag.embeddings import Embedder, EmbedderCache
 from rag.keyword import tokenize
 from rag.live import Live, LiveIndex
 from rag.paths import project_path
-from rag.question import QuestionError, clean_question
+from rag.question import QuestionError, check_top_k, clean_question
 from rag.rewrite import clean_history, rewrite_question
 from rag.schema import Answer, Paragraph, Passage
 from rag.stores import IndexNotFoundError, open_store
@@ -124,7 +124,10 @@ class RAG:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._live().retriever.search(question, top_k or self.settings.top_k)
+        return self._live().retriever.search(question, self._top_k(top_k))
+
+    def _top_k(self, top_k: object) -> int:
+        return check_top_k(top_k, default=self.settings.top_k, maximum=self.settings.max_top_k)
 
     def answerer(self, name: str | None = None, model: str | None = None) -> Answerer:
         """The answerer ``name`` (default: the setting) for ``model`` (default: the setting)."""
@@ -147,7 +150,7 @@ class RAG:
         then supersedes any pieces already streamed.
         """
         run = _Run(question=clean_question(question), started=time.perf_counter(),
-                   live=self._live(), top_k=top_k or self.settings.top_k,
+                   live=self._live(), top_k=self._top_k(top_k),
                    turns=clean_history(history))
         answerer = self.answerer(llm, model)
         try:

@@ -97,13 +97,13 @@ class ChatHandlers:
         key, run = _session_key(request), _Run()
         self._running[key] = run
         try:
-            yield from self._answer(question, history, int(top_k), llm or None,
+            yield from self._answer(question, history, top_k, llm or None,
                                     (model or "").strip() or None, run)
         finally:
             if self._running.get(key) is run:
                 del self._running[key]
 
-    def _answer(self, question: str, history: list[Turn], top_k: int, llm: str | None,
+    def _answer(self, question: str, history: list[Turn], top_k: float, llm: str | None,
                 model: str | None, run: _Run) -> Iterator[tuple[Any, ...]]:
         past, index, turn = session.history_of(history), len(history), Turn(question)
         yield "", [*history, turn], render.chat_messages([*history, turn]), gr.skip()
@@ -202,7 +202,7 @@ def _api_ask(rag: RAG):
     def ask(question: str, top_k: int = rag.settings.top_k) -> dict[str, Any]:
         """Answer a question from the indexed documents; returns Answer.to_dict() as JSON."""
         try:
-            return rag.ask(question, int(top_k)).to_dict()
+            return rag.ask(question, top_k).to_dict()  # the library checks and clamps top_k
         except ValueError as exc:  # QuestionError, ConfigError: a problem with the input
             raise gr.Error(str(exc)) from exc
 
