@@ -37,6 +37,13 @@ class Settings:
     # The most passages one question may retrieve (larger requests are clamped): bounds the
     # work per question whatever a client asks for.
     max_top_k: int = 50
+    # Seconds a question may take before it ends with a clear error (0: no limit); checked
+    # after retrieval and between streamed pieces. An LLM request has its own llm_timeout.
+    request_timeout: float = 120.0
+    # Serving: questions waiting in the queue at most (more are refused at once), and questions
+    # one client may have in flight at once.
+    queue_size: int = 64
+    max_requests_per_client: int = 4
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO
     llm: str = "extractive"

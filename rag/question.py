@@ -13,6 +13,10 @@ class QuestionError(RAGError, ValueError):
     """The question cannot be asked as given (empty, too long)."""
 
 
+class QuestionTimeout(RAGError, TimeoutError):
+    """A question ran past its deadline (``request_timeout``)."""
+
+
 def clean_question(question: str) -> str:
     """The question with control characters turned into spaces and runs of spaces collapsed."""
     if not isinstance(question, str):

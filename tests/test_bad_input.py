@@ -247,3 +247,12 @@ def test_top_k_is_checked_and_clamped_on_every_call(seed_rag):
             seed_rag.retrieve("兖州区委书记是谁？", top_k=bad)
         with pytest.raises(QuestionError, match="top_k"):
             seed_rag.ask("兖州区委书记是谁？", bad)
+
+
+def test_a_question_past_its_deadline_ends_with_a_clear_error(seed_index):
+    from rag.question import QuestionTimeout
+
+    hurried = RAG(index_dir=seed_index, request_timeout=1e-6).open()
+    with pytest.raises(QuestionTimeout, match="longer than 1e-06 s.*RAG_REQUEST_TIMEOUT"):
+        hurried.ask("兖州区委书记是谁？")
+    assert RAG(index_dir=seed_index, request_timeout=0).open().ask("兖州区委书记是谁？").citations

@@ -37,7 +37,8 @@ from rag.documents import SUPPORTED_SUFFIXES  # noqa: E402
 from rag.errors import RAGError  # noqa: E402
 from rag.schema import Answer  # noqa: E402
 from rag.uploads import add_documents  # noqa: E402
-from ui import assets, panels, render, session  # noqa: E402
+from ui import assets, endpoints, panels, render, session  # noqa: E402
+from ui.limits import ClientLimiter, TooManyRequests  # noqa: E402
 from ui.session import Turn  # noqa: E402
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class ChatHandlers:
 
     def __init__(self, rag: RAG) -> None:
         self.rag = rag
+        self.limiter = ClientLimiter(rag.settings.max_requests_per_client)
         # The answer each session is producing; Stop and Clear flag it, and the stream obeys
         # between pieces, so the stream itself writes the last update (no race with a cancel).
         self._running: dict[str | None, _Run] = {}
@@ -97,8 +99,12 @@ class ChatHandlers:
         key, run = _session_key(request), _Run()
         self._running[key] = run
         try:
-            yield from self._answer(question, history, top_k, llm or None,
-                                    (model or "").strip() or None, run)
+            with self.limiter.slot(endpoints.client_of(request)):
+                yield from self._answer(question, history, top_k, llm or None,
+                                        (model or "").strip() or None, run)
+        except TooManyRequests as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
         finally:
             if self._running.get(key) is run:
                 del self._running[key]
@@ -198,33 +204,6 @@ class ChatHandlers:
                          placeholder=panels.model_label(answerer, ""))
 
 
-def _api_ask(rag: RAG):
-    def ask(question: str, top_k: int = rag.settings.top_k) -> dict[str, Any]:
-        """Answer a question from the indexed documents; returns Answer.to_dict() as JSON."""
-        try:
-            return rag.ask(question, top_k).to_dict()  # the library checks and clamps top_k
-        except ValueError as exc:  # QuestionError, ConfigError: a problem with the input
-            raise gr.Error(str(exc)) from exc
-
-    return ask
-
-
-def _api_reindex(rag: RAG):
-    def reindex() -> dict[str, Any]:
-        """Re-read the corpus folder and publish what changed; returns the live index state.
-
-        With several replicas on one Milvus store, one replica updates and the others follow.
-        """
-        if rag.corpus_dir is None:
-            raise gr.Error("this app has no corpus folder to re-read; start it with --corpus DIR")
-        rag.reindex()
-        m = rag.manifest
-        return {"version": rag.version, "location": rag.location, "documents": m["documents"],
-                "chunks": m["chunks"]}
-
-    return reindex
-
-
 def build_app(rag: RAG) -> gr.Blocks:
     """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles)."""
     h = ChatHandlers(rag)
@@ -294,6 +273,5 @@ def build_app(rag: RAG) -> gr.Blocks:
                   ).then(None, js=assets.SCROLL_JS)
         answerer.change(h.model, answerer, model, api_visibility="private")
         add.click(h.upload, files, [report, footer, files], api_visibility="private")
-        gr.api(_api_ask(rag), api_name="ask")
-        gr.api(_api_reindex(rag), api_name="reindex")
+        endpoints.add_api(rag, h.limiter)
     return demo

@@ -20,13 +20,14 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
-           max_file_mb: int | None = None) -> str:
+           max_file_mb: int | None = None, queue_size: int | None = None) -> str:
     """Start ``demo`` in the background through the queue (``CONCURRENCY`` events at once).
 
     Adds the page script and styles, never makes a share link, and refuses uploads over
-    ``max_file_mb`` before they reach the disk. Returns the local URL; ``demo.close()`` stops it.
+    ``max_file_mb`` before they reach the disk; past ``queue_size`` waiting events a new one is
+    refused at once. Returns the local URL; ``demo.close()`` stops it.
     """
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
         show_error=True, css=assets.CSS, js=assets.PAGE_JS, ssr_mode=False, pwa=False,
@@ -41,7 +42,8 @@ def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860) -> int:
     if host not in LOOPBACK:
         log.warning("serving on %s: other machines can reach this chat and its uploads", host)
     demo = build_app(rag)
-    url = launch(demo, host=host, port=port, max_file_mb=rag.settings.max_file_mb)
+    url = launch(demo, host=host, port=port, max_file_mb=rag.settings.max_file_mb,
+                 queue_size=rag.settings.queue_size)
     print(f"chat UI at {url} (offline; index {rag.location}; Ctrl-C to stop)", flush=True)
     demo.block_thread()  # returns on Ctrl-C, after closing the server
     return 0
