@@ -21,7 +21,8 @@ STAGES: list[tuple[str, ...]] = [
     ("rag.stores",),
     ("rag.indexing", "rag.background"),
     ("rag.retrieval",),
-    ("rag.answers_analysis", "rag.prompting", "rag.citations", "rag.rewrite", "rag.answerers"),
+    ("rag.answers_analysis", "rag.markers", "rag.prompting", "rag.citations", "rag.rewrite",
+     "rag.answerers"),
     ("rag.question", "rag.live", "rag.pipeline"),
     ("rag.uploads", "rag.evaluation"),
 ]
