@@ -4,12 +4,13 @@ pages rendered with pypdfium2 at a resolution that fits the same limit."""
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 
 from rag.readers.base import ReadError, missing_library
 
-# Rendering resolution for PDF pages: 12 pt body text becomes ~33 px tall, which the
+# Rendering resolution for PDF pages: 12 pt body text becomes 25 px tall, which the
 # recogniser reads well (its input lines are 48 px high).
-DPI = 200
+DPI = 150
 
 
 def _pixels_refusal(width: int, height: int, limit: int, what: str) -> ReadError:
@@ -19,30 +20,51 @@ def _pixels_refusal(width: int, height: int, limit: int, what: str) -> ReadError
         f"RAG_MAX_IMAGE_PIXELS={width * height} (or max_image_pixels in rag.toml) to read it")
 
 
-def image_frames(data: bytes, max_pixels: int) -> list:
-    """The frames (pages) of an image file as PIL images; every size checked before decoding."""
+def open_image(data: bytes, max_pixels: int) -> tuple[object, int]:
+    """An image file opened (headers only) and its frame count; every frame's size is checked
+    against ``max_pixels`` before anything is decoded."""
     try:
-        from PIL import Image, ImageSequence
+        from PIL import Image
     except ImportError as exc:
         raise missing_library("pillow", "image") from exc
-    old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # checked below against our own limit, with our message
     try:
-        image = Image.open(io.BytesIO(data))
-        frames = []
-        for frame in ImageSequence.Iterator(image):
-            width, height = frame.size
-            if width * height > max_pixels:
-                raise _pixels_refusal(width, height, max_pixels,
-                                      f"the image (frame {len(frames) + 1})")
-            frames.append(frame.convert("RGB"))  # decodes this frame only
+        with _no_pillow_limit(Image):
+            image = Image.open(io.BytesIO(data))
+            count = getattr(image, "n_frames", 1)
+            for n in range(count):
+                image.seek(n)
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise _pixels_refusal(width, height, max_pixels, f"the image (frame {n + 1})"
+                                          if count > 1 else "the image")
     except ReadError:
         raise
-    except Exception as exc:  # UnidentifiedImageError, truncated data, bad TIFF tags, ...
+    except Exception as exc:  # UnidentifiedImageError, bad TIFF tags, ...
         raise ReadError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    return image, count
+
+
+def decode_frame(image, n: int):
+    """Frame ``n`` of an image from ``open_image``, decoded to RGB."""
+    from PIL import Image
+
+    try:
+        with _no_pillow_limit(Image):
+            image.seek(n)
+            return image.convert("RGB")
+    except Exception as exc:  # truncated or damaged pixel data
+        raise ReadError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
+
+
+@contextmanager
+def _no_pillow_limit(image_module):
+    """Pillow's own bomb check off: ``open_image`` applies ``max_image_pixels`` instead."""
+    old = image_module.MAX_IMAGE_PIXELS
+    image_module.MAX_IMAGE_PIXELS = None
+    try:
+        yield
     finally:
-        Image.MAX_IMAGE_PIXELS = old
-    return frames
+        image_module.MAX_IMAGE_PIXELS = old
 
 
 def open_pdf(data: bytes):

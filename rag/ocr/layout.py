@@ -23,6 +23,9 @@ from statistics import median
 
 _INDENT = "\u3000"
 _WORD = re.compile(r"[A-Za-z0-9]$")
+# The recogniser puts spaces around digits and signs in Chinese text ("增长30 %"); a space is
+# kept only between two ASCII letters or digits.
+_STRAY_SPACE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Box:
 def box_from_quad(text: str, quad: Sequence[Sequence[float]]) -> Box:
     xs = [float(p[0]) for p in quad]
     ys = [float(p[1]) for p in quad]
-    return Box(text, min(xs), min(ys), max(xs), max(ys))
+    return Box(_STRAY_SPACE.sub("", text.strip()), min(xs), min(ys), max(xs), max(ys))
 
 
 def page_text(boxes: Sequence[Box]) -> str:

@@ -17,7 +17,6 @@ never a silent wrong answer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.documents import file_sha256
 from rag.keyword import KeywordIndex
 from rag.schema import Chunk, Paragraph
 from rag.stores.base import IndexCorruptError, IndexFormatError, IndexNotFoundError
@@ -65,11 +65,7 @@ def current_build(index_dir: Path) -> Path | None:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)  # streamed, a megabyte at a time
 
 
 def _file_digests(build: Path) -> dict[str, dict[str, Any]]:
