@@ -73,7 +73,7 @@ def run_mode(mode: str, text: str, questions: list[str], work: Path) -> dict:
     idle_ms, during_ms = summarize_ms(idle), summarize_ms(during)
     return {"mode": mode, "idle": idle_ms, "during": during_ms, "asks_during": len(during),
             "build_s": round(build["seconds"], 1), "chunks_after": rag.manifest["chunks"],
-            "p95_ratio": round(during_ms["p95"] / idle_ms["p95"], 2)}
+            "p95_ratio": round(during_ms["p95_ms"] / idle_ms["p95_ms"], 2)}
 
 
 def main() -> None:
@@ -93,8 +93,8 @@ def main() -> None:
     table = markdown_table(
         ["build", "idle p50 / p95 ms", "during p50 / p95 ms", "p95 / idle p95", "asks during",
          "build s"],
-        [[r["mode"], f"{r['idle']['p50']} / {r['idle']['p95']}",
-          f"{r['during']['p50']} / {r['during']['p95']}", r["p95_ratio"], r["asks_during"],
+        [[r["mode"], f"{r['idle']['p50_ms']} / {r['idle']['p95_ms']}",
+          f"{r['during']['p50_ms']} / {r['during']['p95_ms']}", r["p95_ratio"], r["asks_during"],
           r["build_s"]] for r in results])
     md = (f"# Questions while a {mb:g} MB upload is indexed\n\n{table}\n\n"
           f"Load average at the end: {load_average()}.\n")
