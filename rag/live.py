@@ -6,6 +6,7 @@ even while an update publishes the next one (here or, for a shared store, in ano
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,12 @@ class LiveIndex:
                                         self.embedders.get, rebuild=rebuild, progress=progress)
             return self._swap(snapshot)
 
-    def update(self, *, progress: bool = False) -> Live:
-        """Refresh from the corpus folder and switch to the result without downtime."""
+    def update(self, *, progress: bool = False, force: Collection[str] = ()) -> Live:
+        """Refresh from the corpus folder (re-reading ``force`` files even if unchanged) and
+        switch to the result without downtime."""
         assert self.corpus_dir is not None
         snapshot = update_index(self.store, self.corpus_dir, self.settings, self.embedders.get,
-                                progress=progress)
+                                progress=progress, force=force)
         return self._swap(snapshot)
 
     def _swap(self, snapshot: Snapshot) -> Live:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.llm import LLMAnswerer, LLMError
 from rag.answerers.registry import AnswererRegistry
+from rag.bases import Registry, label_answer, label_passage
 from rag.config import Settings, load_settings
 from rag.embeddings import Embedder, EmbedderCache
 from rag.keyword import tokenize
@@ -38,14 +39,20 @@ class RAG:
 
     ``RAG(index_dir="index", corpus_dir="seeds")`` answers from the index of ``seeds/``, built
     or refreshed on first use (or by ``open()``) when missing or stale; ``RAG(index_dir=...)``
-    alone answers from an index built by ``rag index``. The constructor reads nothing.
-    Safe to call from several threads at once.
+    alone answers from an index built by ``rag index``; ``RAG(kb="NAME")`` answers from the
+    knowledge base NAME (its folders and settings, see ``rag.bases``), and its passages and
+    citations name it. The constructor reads nothing. Safe to call from several threads at once.
     """
 
     def __init__(self, index_dir: str | Path | None = None, corpus_dir: str | Path | None = None,
-                 *, llm: str | Answerer | None = None, settings: Settings | None = None,
-                 rebuild: bool = False, progress: bool = False, **overrides: Any) -> None:
+                 *, kb: str | None = None, llm: str | Answerer | None = None,
+                 settings: Settings | None = None, rebuild: bool = False, progress: bool = False,
+                 **overrides: Any) -> None:
         base = settings or load_settings()
+        if kb is not None:
+            where = base.with_overrides(bases_dir=overrides.get("bases_dir"))
+            base = Registry(settings=where).get(kb).apply(base)
+        self.kb = kb
         self.settings = base.with_overrides(
             index_dir=str(index_dir) if index_dir is not None else None,
             llm=llm.name if isinstance(llm, Answerer) else llm, **overrides)
@@ -64,6 +71,13 @@ class RAG:
                                 corpus_dir=self.corpus_dir)
         self._first_open = {"rebuild": rebuild, "progress": progress}
         self._open_lock = threading.Lock()
+
+    @staticmethod
+    def multi(kbs: Sequence[str], **kwargs: Any) -> RAG:
+        """Several knowledge bases asked as one, results fused (``rag.multi.MultiRAG``)."""
+        from rag.multi import MultiRAG
+
+        return MultiRAG({kb: RAG(kb=kb, **kwargs) for kb in kbs})
 
     # -- index ---------------------------------------------------------------------------
 
@@ -86,12 +100,13 @@ class RAG:
         """Release the store's connections and files (a Milvus Lite file, for one)."""
         self.store.close()
 
-    def reindex(self, *, progress: bool = False) -> None:
-        """Refresh from the corpus folder and switch to the new index without downtime."""
+    def reindex(self, *, progress: bool = False, files: Collection[str] = ()) -> None:
+        """Refresh from the corpus folder and switch to the new index without downtime;
+        ``files`` (corpus-relative paths) are re-read and re-parsed even if unchanged."""
         if self.corpus_dir is None:
             raise IndexNotFoundError("this RAG has no corpus folder to rebuild from")
         self._live()
-        self._index.update(progress=progress)
+        self._index.update(progress=progress, force=files)
 
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedding model (loaded once, on first need); default: the index's."""
@@ -111,6 +126,10 @@ class RAG:
         """Where the index lives (a folder, or the Milvus store's URI and name)."""
         return self.store.location
 
+    def files(self) -> dict[str, dict[str, Any]]:
+        """The live index's corpus files: path -> counts, skip reason, when last indexed."""
+        return self._live().snapshot.files()
+
     def document(self, doc: str) -> list[Paragraph]:
         """All paragraphs of one indexed document, in order; empty if ``doc`` is not indexed."""
         return self._live().snapshot.document(doc)
@@ -119,7 +138,8 @@ class RAG:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._live().retriever.search(question, top_k or self.settings.top_k)
+        passages = self._live().retriever.search(question, top_k or self.settings.top_k)
+        return [label_passage(p, self.kb) for p in passages]
 
     def answerer(self, name: str | None = None, model: str | None = None) -> Answerer:
         """The answerer ``name`` (default: the setting) for ``model`` (default: the setting)."""
@@ -143,7 +163,7 @@ class RAG:
         """
         run = _Run(question=clean_question(question), started=time.perf_counter(),
                    live=self._live(), top_k=top_k or self.settings.top_k,
-                   turns=clean_history(history))
+                   turns=clean_history(history), kb=self.kb)
         answerer = self.answerer(llm, model)
         try:
             yield from _answer_stream(run, answerer)
@@ -176,6 +196,7 @@ class _Run:
     live: Live
     top_k: int
     turns: Sequence[dict[str, str]]
+    kb: str | None = None
     standalone: str | None = None
     passages: list[Passage] | None = None
     retrieved: float | None = None
@@ -237,8 +258,8 @@ def _finish(answer: Answer, run: _Run) -> Answer:
                "answer_ms": (done - retrieved) * 1000,
                "total_ms": (done - run.started) * 1000}
     rewritten = run.standalone if run.standalone not in (None, run.question) else None
-    return replace(answer, question=run.question, rewritten_question=rewritten,
-                   timings={k: round(v, 3) for k, v in timings.items()})
+    return label_answer(replace(answer, question=run.question, rewritten_question=rewritten,
+                                timings={k: round(v, 3) for k, v in timings.items()}), run.kb)
 
 
 _default: RAG | None = None
