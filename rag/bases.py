@@ -254,3 +254,25 @@ def label_answer(answer: Answer, kb: str | None) -> Answer:
     citations: tuple[Citation, ...] = tuple(replace(c, kb=kb) for c in answer.citations)
     return replace(answer, citations=citations,
                    related=tuple(label_passage(p, kb) for p in answer.related))
+
+
+def summary(base: KnowledgeBase, settings: Settings | None = None) -> dict[str, Any]:
+    """What ``rag kb list`` shows of a base: documents, chunks, model, size on disk, state."""
+    from rag.stores import IndexNotFoundError, StoreError, open_store
+
+    row: dict[str, Any] = {"name": base.name, "corpus": str(base.corpus),
+                           "index": str(base.index), "documents": 0, "chunks": 0,
+                           "model": base.settings.get("embed_model", "-"),
+                           "size": disk_size(base.index), "state": "indexed"}
+    store = open_store(base.apply(settings or load_settings()), base.index)
+    try:
+        manifest = store.open().manifest
+        row.update(documents=int(manifest.get("documents", 0)),
+                   chunks=int(manifest.get("chunks", 0)), model=manifest.get("embed_model"))
+    except IndexNotFoundError:
+        row["state"] = "not indexed yet"
+    except StoreError as exc:
+        row["state"] = f"needs a rebuild ({exc})"
+    finally:
+        store.close()
+    return row

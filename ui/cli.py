@@ -1,4 +1,4 @@
-"""The ``rag`` command: index | ask | chat | eval. Parses, calls the library, prints.
+"""The ``rag`` command: index | ask | chat | eval | kb. Parses, calls the library, prints.
 
 An edge like the chat page: the library never imports it. Every error the library means for the
 user is a ``RAGError`` and prints as one ``error:`` line with exit status 2.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from rag.errors import RAGError
 from rag.schema import Answer
+from ui import kb_cli
 
 log = logging.getLogger("rag")
 
@@ -26,6 +27,13 @@ def _open_rag(args: argparse.Namespace, *, progress: bool = False):
     corpus = getattr(args, "corpus", None)
     overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None),
                  **_store_overrides(args)}
+    kbs = [n.strip() for v in getattr(args, "kb", None) or () for n in v.split(",") if n.strip()]
+    if kbs and (args.index or corpus):
+        raise RAGError("--kb names a knowledge base with its own folders; drop --index/--corpus")
+    if len(kbs) > 1:
+        return RAG.multi(kbs, progress=progress, **overrides)
+    if kbs:
+        return RAG(kb=kbs[0], progress=progress, **overrides)
     if args.index and not corpus:
         return RAG(index_dir=args.index, progress=progress, **overrides)
     return RAG(index_dir=args.index, corpus_dir=corpus, progress=progress, **overrides)
@@ -37,7 +45,8 @@ def format_answer(answer: Answer) -> str:
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.doc} · paragraph {c.paragraph} · lines {c.lines[0]}-{c.lines[1]}")
+        where = f"{c.kb}: {c.doc}" if c.kb else c.doc
+        lines.append(f"[{c.n}] {where} · paragraph {c.paragraph} · lines {c.lines[0]}-{c.lines[1]}")
         lines.append(f"    “{c.quote}”")
     if answer.abstained and answer.related:
         lines.append("related passages:")
@@ -85,9 +94,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.multi import Library
     from ui.serve import run
 
-    return run(_open_rag(args, progress=True).open(), host=args.host, port=args.port)
+    rag = _open_rag(args, progress=True).open()
+    library = Library(default=None if args.kb else rag)
+    return run(rag, host=args.host, port=args.port, library=library)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -113,6 +125,8 @@ def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     if corpus:
         p.add_argument("--corpus", help="corpus folder to (re)build from when stale "
                                         "(default: ./seeds unless --index is given)")
+    p.add_argument("--kb", action="append", metavar="NAME", help="knowledge base(s) to ask "
+                   "(repeat or comma-separate for several; see `rag kb list`)")
     p.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 5)")
     p.add_argument("--llm", default=None, help="answerer: extractive (default), openai, "
                                                "transformers")
@@ -151,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default: eval/out)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="diff two report.json files")
     p.set_defaults(func=cmd_eval)
+    kb_cli.add_parser(sub)
     return parser
 
 
