@@ -127,7 +127,7 @@ class KBChat(ChatHandlers):
         self.initial = self.initial or [DEFAULT]
         return (*self._bases(None), *self.files(""), _status(f"已删除 deleted {name}"), False)
 
-    def upload(self, name: str, paths: list[str] | None,  # type: ignore[override]
+    def upload_to(self, name: str, paths: list[str] | None,
                progress: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
         if not name or not paths:
             return gr.skip(), gr.skip(), _status("先选知识库和文件 · Pick a base and files."), None
@@ -205,7 +205,7 @@ def build_panel(h: KBChat) -> None:
     create.click(h.create, new_name, [select, manage, table, pick, status, new_name], **private)
     delete.click(h.delete_base, [manage, confirm], [select, manage, table, pick, status, confirm],
                  **private)
-    add.click(h.upload, [manage, upload], [table, pick, status, upload], **private)
+    add.click(h.upload_to, [manage, upload], [table, pick, status, upload], **private)
     remove.click(h.remove, [manage, pick], [table, pick, status], **private)
     reparse.click(h.reparse, [manage, pick], [table, pick, status], **private)
     download.click(h.download, [manage, pick], [original, status], **private)
