@@ -12,22 +12,26 @@ if TYPE_CHECKING:
 
 
 def ask(rag: RAG, library: Library | None = None):
-    def ask(question: str, top_k: int = rag.settings.top_k, kb: str = "") -> dict[str, Any]:
-        """Answer a question from the indexed documents; returns Answer.to_dict() as JSON.
+    """``/ask``: (question, top_k) for an app over one index; with a ``library`` also ``kb``."""
 
-        ``kb``: a knowledge base name, or several separated by commas (default: the app's).
-        """
+    def answer(question: str, top_k: int, kb: str = "") -> dict[str, Any]:
         try:
             names = [n.strip() for n in (kb or "").split(",") if n.strip()]
-            if names and library is None:
-                raise gr.Error("this app serves one index; start it with rag chat to pick "
-                               "knowledge bases")
             chosen = library.select(names) if names and library is not None else rag
             return chosen.ask(question, int(top_k)).to_dict()
         except ValueError as exc:  # QuestionError, ConfigError, BaseError: a problem with input
             raise gr.Error(str(exc)) from exc
 
-    return ask
+    def ask(question: str, top_k: int = rag.settings.top_k) -> dict[str, Any]:
+        """Answer a question from the indexed documents; returns Answer.to_dict() as JSON."""
+        return answer(question, top_k)
+
+    def ask_kb(question: str, top_k: int = rag.settings.top_k, kb: str = "") -> dict[str, Any]:
+        """Answer a question from knowledge base ``kb`` (several: "A,B"; default: the app's);
+        returns Answer.to_dict() as JSON, each citation naming its base."""
+        return answer(question, top_k, kb)
+
+    return ask if library is None else ask_kb
 
 
 def reindex(rag: RAG):

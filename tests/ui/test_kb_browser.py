@@ -111,6 +111,12 @@ def test_create_upload_ask_switch_and_delete_a_base(page, app, tmp_path):
     _choose(page, ["default", "酒店库"])  # both at once
     expect(_ask(page, Q_HOTEL, 3)).to_contain_text("李华")
 
+    from gradio_client import Client  # the /ask endpoint takes the base(s) by name
+
+    got = Client(app[0], verbose=False).predict(question=Q_HOTEL, top_k=3, kb="default,酒店库",
+                                                api_name="/ask")
+    assert (got["citations"][0]["kb"], got["citations"][0]["doc"]) == ("酒店库", "hotel.txt")
+
     index = library.base("酒店库").index
     page.locator("#kb-delete").click()  # refused until confirmed
     expect(page.locator("#kb-status")).to_contain_text("confirm")
