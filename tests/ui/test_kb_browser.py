@@ -102,6 +102,7 @@ def test_create_upload_ask_switch_and_delete_a_base(page, app, tmp_path):
     answer = _ask(page, Q_HOTEL, 1)
     expect(answer).to_contain_text("李华")
     expect(page.locator("#sources-panel .rag-doc").first).to_have_text("hotel.txt")
+    expect(page.locator("#sources-panel .rag-kb").first).to_have_text("酒店库")
 
     _choose(page, ["default"])  # back to the seeds: no rebuild, the opened base is reused
     hotel_rag = library.get("酒店库")
