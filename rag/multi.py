@@ -228,6 +228,11 @@ class Library:
                 self._rags[name] = rag
             return rag
 
+    def keep(self, name: str, rag: RAG) -> RAG:
+        """Use ``rag`` for base ``name`` unless one is open already; returns the one in use."""
+        with self._lock:
+            return self._rags.setdefault(name, rag)
+
     def select(self, names: Sequence[str] | str) -> RAG:
         names = [names] if isinstance(names, str) else list(dict.fromkeys(names))
         if not names:

@@ -215,6 +215,12 @@ def test_cli_commands(bases, tmp_path, monkeypatch, capsys):
     assert main(["kb", "remove", "cli", "../x.txt"]) == 2
     assert main(["ask", Q_A, "--kb", "A", "--kb", "cli"]) == 0
     assert "[1] A: " + DOC_A in capsys.readouterr().out
+    seen: dict = {}  # `rag chat --kb A,B` serves both, opened through the page's library
+    monkeypatch.setattr("ui.serve.run", lambda rag, **kw: seen.update(rag=rag, **kw) or 0)
+    assert main(["chat", "--kb", "A,cli"]) == 0
+    assert isinstance(seen["rag"], MultiRAG) and seen["rag"].names == ["A", "cli"]
+    assert seen["library"].select(["A", "cli"]) is seen["rag"]
+    seen["library"].close()
     assert main(["kb", "rename", "cli", "cli2"]) == 0
     index = bases.get("cli2").index
     assert main(["kb", "delete", "cli2"]) == 2  # no --yes and no terminal to ask

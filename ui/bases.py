@@ -57,15 +57,14 @@ class KBChat(ChatHandlers):
         self.library = library
         multi = getattr(rag, "names", None)
         self.initial: list[str] = list(multi) if multi else [rag.kb or DEFAULT]
+        if not multi:
+            library.keep(self.initial[0], rag)  # the app's own RAG answers for its base
         self.selected: dict[str | None, list[str]] = {}
 
     # -- asking --------------------------------------------------------------------------
 
     def rag_for(self, session: str | None) -> RAG:
-        names = self.selected.get(session) or self.initial
-        if names == self.initial:
-            return self.rag
-        return self.library.select(names)
+        return self.library.select(self.selected.get(session) or self.initial)
 
     def document(self, doc: str, kb: str | None) -> list[Any]:
         return self.rag.document(doc) if kb is None else self.library.get(kb).document(doc)

@@ -20,16 +20,23 @@ from ui import kb_cli
 log = logging.getLogger("rag")
 
 
+def _kb_names(args: argparse.Namespace) -> list[str]:
+    """The bases ``--kb`` names (repeated or comma-separated), in order."""
+    kbs = [n.strip() for v in getattr(args, "kb", None) or () for n in v.split(",") if n.strip()]
+    if kbs and (args.index or getattr(args, "corpus", None)):
+        raise RAGError("--kb names a knowledge base with its own folders; drop --index/--corpus")
+    return list(dict.fromkeys(kbs))
+
+
 def _open_rag(args: argparse.Namespace, *, progress: bool = False):
-    """RAG for the CLI: --index alone loads; a corpus (given or default) builds when stale."""
+    """RAG for the CLI: --kb opens bases; --index alone loads; a corpus (given or default)
+    builds when stale."""
     from rag.pipeline import RAG
 
     corpus = getattr(args, "corpus", None)
     overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None),
                  **_store_overrides(args)}
-    kbs = [n.strip() for v in getattr(args, "kb", None) or () for n in v.split(",") if n.strip()]
-    if kbs and (args.index or corpus):
-        raise RAGError("--kb names a knowledge base with its own folders; drop --index/--corpus")
+    kbs = _kb_names(args)
     if len(kbs) > 1:
         return RAG.multi(kbs, progress=progress, **overrides)
     if kbs:
@@ -97,8 +104,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from rag.multi import Library
     from ui.serve import run
 
-    rag = _open_rag(args, progress=True).open()
-    library = Library(default=None if args.kb else rag)
+    kbs = _kb_names(args)
+    if kbs:  # the page's library opens the bases, so the page and the selector share them
+        library = Library(progress=True, top_k=args.top_k, llm=args.llm, **_store_overrides(args))
+        rag = library.select(kbs).open()
+    else:
+        rag = _open_rag(args, progress=True).open()
+        library = Library(default=rag)
     return run(rag, host=args.host, port=args.port, library=library)
 
 
