@@ -141,6 +141,7 @@ class Registry:
             bases = self._read()
             yield bases
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".registry-", suffix=".tmp")
+            os.fchmod(fd, 0o644)  # mkstemp makes it private; the registry is not secret
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     json.dump({"format": FORMAT, "bases": bases}, fh, ensure_ascii=False,
@@ -202,9 +203,11 @@ class Registry:
             if name not in bases:
                 raise BaseError(f"no knowledge base named {name!r}")
             base = self._base(name, bases.pop(name))
-        shutil.rmtree(base.index, ignore_errors=True)
-        if base.owns_corpus:
-            shutil.rmtree(base.corpus, ignore_errors=True)
+        inside = self.root.resolve()
+        for folder, ours in ((base.index, True), (base.corpus, base.owns_corpus)):
+            # Only folders this registry made (a hand-edited entry never deletes elsewhere).
+            if ours and folder.resolve().is_relative_to(inside):
+                shutil.rmtree(folder, ignore_errors=True)
         folder = base.index.parent
         if folder.parent.resolve() == self.root.resolve() and folder.is_dir() \
                 and not any(folder.iterdir()):
