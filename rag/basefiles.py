@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
 from rag.errors import RAGError
-from rag.stores import IndexNotFoundError
 from rag.uploads import UploadReport, add_documents
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def list_files(rag: RAG) -> list[FileStatus]:
     disk = _on_disk(corpus)
     try:
         entries, manifest = rag.files(), rag.manifest
-    except (IndexNotFoundError, RAGError):  # an empty base: nothing indexed yet
+    except RAGError:  # an empty base (nothing indexed yet), an unreadable index
         entries, manifest = {}, {}
     skipped = {s["path"]: s["reason"] for s in manifest.get("skipped") or ()}
     created = str(manifest.get("created", ""))

@@ -136,7 +136,7 @@ class MultiRAG(RAG):
 
     def __init__(self, rags: Mapping[str, RAG] | Sequence[RAG], *,
                  llm: str | Answerer | None = None, fusion: str = "score",
-                 **overrides: Any) -> None:  # noqa: D107 - no RAG.__init__: no index of its own
+                 **overrides: Any) -> None:  # no RAG.__init__: it has no index of its own
         if not isinstance(rags, Mapping):
             rags = {r.kb or DEFAULT: r for r in rags}
         if not rags:

@@ -46,7 +46,7 @@ def files_html(name: str, files: Sequence[basefiles.FileStatus] | None,
     return (f'<div class="rag-kb-files" data-kb="{attr(name)}" data-count="{len(files or ())}">'
             f"<table><thead><tr><th>文件 file</th><th>状态 status</th><th>段落 paragraphs</th>"
             f"<th>片段 chunks</th><th>索引时间 last indexed</th></tr></thead>"
-            f"<tbody>{rows or body}</tbody></table></div>")
+            f"<tbody>{body}</tbody></table></div>")
 
 
 class KBChat(ChatHandlers):
