@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from rag.config import Settings
@@ -27,7 +28,8 @@ class BuildProcessError(RAGError, RuntimeError):
     """The index build process failed or died; the previous index stays live."""
 
 
-def _build(settings: Settings, index_dir: str, corpus_dir: str, conn) -> None:
+def _build(settings: Settings, index_dir: str, corpus_dir: str, force: list[str],
+           conn) -> None:
     """Child process: bring the index up to date, then report ("ok", version) or the error."""
     try:
         os.nice(NICENESS)
@@ -42,7 +44,7 @@ def _build(settings: Settings, index_dir: str, corpus_dir: str, conn) -> None:
         store = open_store(settings, Path(index_dir))
         embedders = EmbedderCache(device=settings.embed_device,
                                   batch_size=settings.embed_batch_size)
-        snapshot = update_index(store, Path(corpus_dir), settings, embedders.get)
+        snapshot = update_index(store, Path(corpus_dir), settings, embedders.get, force=force)
         conn.send(("ok", snapshot.version))
     except BaseException as exc:  # reported to the parent, which raises it
         conn.send(("error", exc if isinstance(exc, RAGError) else
@@ -51,15 +53,18 @@ def _build(settings: Settings, index_dir: str, corpus_dir: str, conn) -> None:
         conn.close()
 
 
-def build_in_child(settings: Settings, index_dir: Path, corpus_dir: Path) -> str:
-    """Run ``update_index`` in a child process; returns the published version.
+def build_in_child(settings: Settings, index_dir: Path, corpus_dir: Path, *,
+                   force: Sequence[str] = ()) -> str:
+    """Run ``update_index`` (re-reading ``force`` files) in a child process; returns the
+    published version.
 
     Raises the child's ``RAGError`` (a bad corpus, say) or ``BuildProcessError``.
     """
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_build, args=(settings, str(index_dir), str(corpus_dir),
-                                                   send), name="rag-index-build", daemon=True)
+                                                   list(force), send),
+                              name="rag-index-build", daemon=True)
     process.start()
     send.close()
     try:

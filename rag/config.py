@@ -25,6 +25,8 @@ class ConfigError(RAGError, ValueError):
 class Settings:
     corpus_dir: str = "seeds"
     index_dir: str = "index"
+    # Knowledge bases (``rag.bases``): the registry and the folders of the bases made here.
+    bases_dir: str = "bases"
     # "auto": BAAI/bge-small-zh-v1.5 when it can be loaded, else the bundled offline MiniLM.
     embed_model: str = AUTO
     embed_batch_size: int = 32

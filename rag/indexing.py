@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,8 @@ def _live(store: Store, *, rebuild: bool) -> tuple[Snapshot | None, str | None]:
 
 
 def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
-                rebuild: bool = False) -> Plan:
+                rebuild: bool = False, force: Collection[str] = ()) -> Plan:
+    """What an update must do; ``force`` names files to re-read even if unchanged."""
     previous, unusable = _live(store, rebuild=rebuild)
     manifest = previous.manifest if previous is not None else None
     model = model_for_build(settings.embed_model, (manifest or {}).get("embed_model"))
@@ -86,7 +87,7 @@ def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
     if not files:
         raise no_documents(corpus_dir, skipped)
     fresh = reason is not None
-    change = diff(files, {} if fresh else indexed)
+    change = diff(files, {} if fresh else {p: e for p, e in indexed.items() if p not in force})
     if not fresh and change:
         reason = change.describe(indexed)
     return Plan(model, previous if not rebuild else None, files, change, reason, fresh, skipped)
@@ -94,12 +95,15 @@ def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
 
 def update_index(store: Store, corpus_dir: Path, settings: Settings,
                  embedder_for: Callable[[ModelChoice], Embedder], *, rebuild: bool = False,
-                 progress: bool = False) -> Snapshot:
-    """Make the store's live index match ``corpus_dir``; returns the live snapshot."""
+                 progress: bool = False, force: Collection[str] = ()) -> Snapshot:
+    """Make the store's live index match ``corpus_dir``; returns the live snapshot.
+
+    ``force`` names corpus files (relative paths) to re-read, re-parse and re-chunk even when
+    their content is unchanged (a re-parse); they publish a new state like any change."""
     corpus_dir = Path(corpus_dir)
     with store.lock():
         started = time.perf_counter()
-        plan = plan_update(store, corpus_dir, settings, rebuild=rebuild)
+        plan = plan_update(store, corpus_dir, settings, rebuild=rebuild, force=force)
         if plan.reason is None:
             assert plan.previous is not None
             return plan.previous
@@ -133,6 +137,7 @@ def _delta(plan: Plan, ingested: Ingested, embedder: Embedder, settings: Setting
     reasons = {s.path: s.reason for s in reversed(ingested.skipped)}
     indexed = plan.indexed
     entries: dict[str, dict[str, Any]] = {}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for path, corpus_file in plan.files.items():
         content = read.get(path)
         if content is None:  # unchanged: its counts carry over, its fingerprint is refreshed
@@ -141,7 +146,7 @@ def _delta(plan: Plan, ingested: Ingested, embedder: Embedder, settings: Setting
         unknown, tokens = embedder.unk_counts([c.text for c in content.chunks])
         entries[path] = file_entry(corpus_file.fingerprint(), paragraphs=len(content.paragraphs),
                                    chunks=len(content.chunks), unk_tokens=unknown, tokens=tokens,
-                                   skipped=reasons.get(path))
+                                   skipped=reasons.get(path)) | {"indexed": now}
     manifest = new_manifest(model=embedder.name, dimension=embedder.dimension, settings=settings,
                             files=entries, scan_skipped=plan.skipped)
     if manifest["chunks"] == 0:

@@ -6,6 +6,7 @@ even while an update publishes the next one (here or, for a shared store, in ano
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class LiveIndex:
         self._requested = self._done = 0
         self._updating = False
         self._failure: BaseException | None = None
+        self._forced: set[str] = set()
 
     def current(self) -> Live:
         """The live snapshot's ``Live`` (opening the index on first use)."""
@@ -68,18 +70,21 @@ class LiveIndex:
                                         self.embedders.get, rebuild=rebuild, progress=progress)
             return self._swap(snapshot)
 
-    def update(self, *, progress: bool = False) -> Live:
-        """Refresh from the corpus folder and switch to the result without downtime.
+    def update(self, *, progress: bool = False, force: Collection[str] = ()) -> Live:
+        """Refresh from the corpus folder (re-reading ``force`` files even if unchanged) and
+        switch to the result without downtime.
 
         Concurrent calls coalesce: while one update runs, callers wait for it and at most one
-        more runs after it (covering every request made meanwhile); with nothing changed an
-        update is a scan of the folder and no build.
+        more runs after it (covering every request made meanwhile, and every file they asked
+        to re-read); with nothing changed an update is a scan of the folder and no build.
         """
         with self._updates:
             ticket = self._requested = self._requested + 1
+            self._forced |= set(force)
             while self._done < ticket:
                 if not self._updating:
                     self._updating, target = True, self._requested
+                    forced, self._forced = self._forced, set()
                     break
                 self._updates.wait()
             else:  # an update that started after this call covered it
@@ -88,7 +93,7 @@ class LiveIndex:
                 return self.current()
         failure: BaseException | None = None
         try:
-            return self._update_once(progress)
+            return self._update_once(progress, sorted(forced))
         except BaseException as exc:
             failure = exc
             raise
@@ -98,15 +103,16 @@ class LiveIndex:
                 self._done = max(self._done, target)
                 self._updates.notify_all()
 
-    def _update_once(self, progress: bool) -> Live:
+    def _update_once(self, progress: bool, force: list[str]) -> Live:
         assert self.corpus_dir is not None
         if self.settings.index_process == "child" and self.store.shared:
-            if plan_update(self.store, self.corpus_dir, self.settings).reason is None:
+            plan = plan_update(self.store, self.corpus_dir, self.settings, force=force)
+            if plan.reason is None:
                 return self.current()  # nothing changed: no process, no build
-            build_in_child(self.settings, self.store_dir, self.corpus_dir)
+            build_in_child(self.settings, self.store_dir, self.corpus_dir, force=force)
             return self._swap(self.store.open())
         snapshot = update_index(self.store, self.corpus_dir, self.settings, self.embedders.get,
-                                progress=progress)
+                                progress=progress, force=force)
         return self._swap(snapshot)
 
     def _swap(self, snapshot: Snapshot) -> Live:

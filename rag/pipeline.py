@@ -10,21 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.answerers.base import Answerer, Evidence
-from rag.answerers.llm import LLMAnswerer, LLMError
 from rag.answerers.registry import AnswererRegistry
+from rag.asking import Run, answer_stream, evidence_for
+from rag.bases import Registry, label_passage
 from rag.config import Settings, load_settings
 from rag.embeddings import Embedder, EmbedderCache
-from rag.keyword import tokenize
 from rag.live import Live, LiveIndex
 from rag.paths import project_path
-from rag.question import QuestionError, QuestionTimeout, check_top_k, clean_question
-from rag.rewrite import clean_history, rewrite_question
+from rag.question import QuestionError, check_top_k, clean_question
+from rag.rewrite import clean_history
 from rag.schema import Answer, Paragraph, Passage
 from rag.stores import IndexNotFoundError, open_store
 
@@ -38,14 +37,20 @@ class RAG:
 
     ``RAG(index_dir="index", corpus_dir="seeds")`` answers from the index of ``seeds/``, built
     or refreshed on first use (or by ``open()``) when missing or stale; ``RAG(index_dir=...)``
-    alone answers from an index built by ``rag index``. The constructor reads nothing.
-    Safe to call from several threads at once.
+    alone answers from an index built by ``rag index``; ``RAG(kb="NAME")`` answers from the
+    knowledge base NAME (its folders and settings, see ``rag.bases``), and its passages and
+    citations name it. The constructor reads nothing. Safe to call from several threads at once.
     """
 
     def __init__(self, index_dir: str | Path | None = None, corpus_dir: str | Path | None = None,
-                 *, llm: str | Answerer | None = None, settings: Settings | None = None,
-                 rebuild: bool = False, progress: bool = False, **overrides: Any) -> None:
+                 *, kb: str | None = None, llm: str | Answerer | None = None,
+                 settings: Settings | None = None, rebuild: bool = False, progress: bool = False,
+                 **overrides: Any) -> None:
         base = settings or load_settings()
+        if kb is not None:
+            where = base.with_overrides(bases_dir=overrides.get("bases_dir"))
+            base = Registry(settings=where).get(kb).apply(base)
+        self.kb = kb
         self.settings = base.with_overrides(
             index_dir=str(index_dir) if index_dir is not None else None,
             llm=llm.name if isinstance(llm, Answerer) else llm, **overrides)
@@ -64,6 +69,13 @@ class RAG:
                                 corpus_dir=self.corpus_dir, store_dir=self.index_dir)
         self._first_open = {"rebuild": rebuild, "progress": progress}
         self._open_lock = threading.Lock()
+
+    @staticmethod
+    def multi(kbs: Sequence[str], **kwargs: Any) -> RAG:
+        """Several knowledge bases asked as one, results fused (``rag.multi.MultiRAG``)."""
+        from rag.multi import MultiRAG
+
+        return MultiRAG({kb: RAG(kb=kb, **kwargs) for kb in kbs})
 
     # -- index ---------------------------------------------------------------------------
 
@@ -86,8 +98,9 @@ class RAG:
         """Release the store's connections and files (a Milvus Lite file, for one)."""
         self.store.close()
 
-    def reindex(self, *, progress: bool = False) -> None:
-        """Refresh from the corpus folder and switch to the new index without downtime.
+    def reindex(self, *, progress: bool = False, files: Collection[str] = ()) -> None:
+        """Refresh from the corpus folder and switch to the new index without downtime;
+        ``files`` (corpus-relative paths) are re-read and re-parsed even if unchanged.
 
         Concurrent calls coalesce into at most one build after the running one; with nothing
         changed nothing is built. With ``index_process="child"`` the build runs in a separate
@@ -96,7 +109,7 @@ class RAG:
         if self.corpus_dir is None:
             raise IndexNotFoundError("this RAG has no corpus folder to rebuild from")
         self._live()
-        self._index.update(progress=progress)
+        self._index.update(progress=progress, force=files)
 
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedding model (loaded once, on first need); default: the index's."""
@@ -116,6 +129,10 @@ class RAG:
         """Where the index lives (a folder, or the Milvus store's URI and name)."""
         return self.store.location
 
+    def files(self) -> dict[str, dict[str, Any]]:
+        """The live index's corpus files: path -> counts, skip reason, when last indexed."""
+        return self._live().snapshot.files()
+
     def document(self, doc: str) -> list[Paragraph]:
         """All paragraphs of one indexed document, in order; empty if ``doc`` is not indexed."""
         return self._live().snapshot.document(doc)
@@ -124,7 +141,8 @@ class RAG:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._live().retriever.search(question, self._top_k(top_k))
+        passages = self._live().retriever.search(question, self._top_k(top_k))
+        return [label_passage(p, self.kb) for p in passages]
 
     def _top_k(self, top_k: object) -> int:
         return check_top_k(top_k, default=self.settings.top_k, maximum=self.settings.max_top_k)
@@ -136,7 +154,7 @@ class RAG:
     def evidence(self, question: str, passages: Sequence[Passage],
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
         """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
-        return _evidence(self._live(), question, passages, history)
+        return evidence_for(self._live(), question, passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None,
@@ -149,18 +167,11 @@ class RAG:
         the extractive answer follows with ``Answer.notice`` saying why; the final ``Answer``
         then supersedes any pieces already streamed.
         """
-        run = _Run(question=clean_question(question), started=time.perf_counter(),
-                   live=self._live(), top_k=self._top_k(top_k),
-                   turns=clean_history(history), timeout=self.settings.request_timeout)
-        answerer = self.answerer(llm, model)
-        try:
-            yield from _answer_stream(run, answerer)
-        except QuestionTimeout:
-            raise
-        except Exception as exc:
-            if answerer.name == "extractive" or not self.settings.llm_fallback:
-                raise
-            yield from _fall_back(run, self.answerer("extractive"), answerer.name, exc)
+        run = Run(question=clean_question(question), started=time.perf_counter(),
+                  live=self._live(), top_k=self._top_k(top_k), turns=clean_history(history),
+                  timeout=self.settings.request_timeout, kb=self.kb)
+        fallback = (lambda: self.answerer("extractive")) if self.settings.llm_fallback else None
+        yield from answer_stream(run, self.answerer(llm, model), fallback=fallback)
 
     def ask(self, question: str, top_k: int | None = None, *,
             history: Sequence[dict[str, str]] = (), llm: str | None = None,
@@ -175,92 +186,6 @@ class RAG:
                 final = item
         assert final is not None
         return final
-
-
-@dataclass
-class _Run:
-    """What one ``ask_stream`` call has done so far (so a fallback can reuse it)."""
-
-    question: str
-    started: float
-    live: Live
-    top_k: int
-    turns: Sequence[dict[str, str]]
-    timeout: float = 0.0  # seconds from ``started``; 0: none
-    standalone: str | None = None
-    passages: list[Passage] | None = None
-    retrieved: float | None = None
-
-    def check_deadline(self) -> None:
-        if self.timeout and time.perf_counter() - self.started > self.timeout:
-            raise QuestionTimeout(f"the question took longer than {self.timeout:g} s and was "
-                                  "stopped; ask again, or raise request_timeout "
-                                  "(RAG_REQUEST_TIMEOUT)")
-
-
-def _evidence(live: Live, question: str, passages: Sequence[Passage],
-              history: Sequence[dict[str, str]]) -> Evidence:
-    live.terms.prefetch(set(tokenize(question)))  # one request for a remote store
-    return Evidence(question=question, passages=tuple(passages),
-                    paragraph=live.snapshot.paragraph, idf=live.terms.idf,
-                    in_corpus=live.terms.knows, history=tuple(history))
-
-
-def _standalone(run: _Run, answerer: Answerer) -> str:
-    complete = answerer.complete if isinstance(answerer, LLMAnswerer) else None
-    try:
-        return clean_question(rewrite_question(run.question, run.turns, complete=complete))
-    except QuestionError:  # an unusable rewrite: keep the user's words
-        return run.question
-
-
-def _retrieve(run: _Run, answerer: Answerer) -> Evidence:
-    if run.standalone is None:
-        run.standalone = _standalone(run, answerer)
-    if run.passages is None:
-        run.passages = run.live.retriever.search(run.standalone, run.top_k)
-        run.retrieved = time.perf_counter()
-    run.check_deadline()
-    return _evidence(run.live, run.standalone, run.passages, run.turns)
-
-
-def _answer_stream(run: _Run, answerer: Answerer) -> Iterator[str | Answer]:
-    for item in answerer.stream(_retrieve(run, answerer)):
-        if isinstance(item, Answer):
-            yield _finish(item, run)
-        else:
-            run.check_deadline()
-            yield item
-
-
-def _fall_back(run: _Run, extractive: Answerer, failed: str,
-               exc: Exception) -> Iterator[str | Answer]:
-    """The extractive answer after an LLM failure, with the reason in ``notice``."""
-    if isinstance(exc, LLMError):
-        reason = str(exc).removeprefix(f"{failed}: ")
-        log.warning("%s failed, answering extractively: %s", failed, reason)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-        log.warning("%s failed, answering extractively", failed, exc_info=exc)
-    notice = f"{failed} failed ({reason}); showing the extractive answer instead"
-    for item in extractive.stream(_retrieve(run, extractive)):
-        if isinstance(item, Answer):
-            item = replace(item, notice="; ".join(n for n in (notice, item.notice) if n))
-            yield _finish(item, run)
-        else:
-            yield item
-
-
-def _finish(answer: Answer, run: _Run) -> Answer:
-    """The user's own question, the rewrite that was searched, and timings."""
-    done = time.perf_counter()
-    retrieved = run.retrieved if run.retrieved is not None else done
-    timings = {"retrieve_ms": (retrieved - run.started) * 1000,
-               "answer_ms": (done - retrieved) * 1000,
-               "total_ms": (done - run.started) * 1000}
-    rewritten = run.standalone if run.standalone not in (None, run.question) else None
-    return replace(answer, question=run.question, rewritten_question=rewritten,
-                   timings={k: round(v, 3) for k, v in timings.items()})
 
 
 _default: RAG | None = None

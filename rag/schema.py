@@ -113,6 +113,8 @@ class Passage(_JSONReady):
     lines: tuple[int, int]
     rank: int = 0
     channel_scores: dict[str, float] = field(default_factory=dict, compare=False)
+    # The knowledge base it came from (``RAG(kb=...)``, ``MultiRAG``); None for a plain index.
+    kb: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class Citation(_JSONReady):
     quote: str
     score: float
     page: int | None = None
+    kb: str | None = None  # the knowledge base of ``doc`` (None for a plain index)
 
 
 @dataclass(frozen=True)

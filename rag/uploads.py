@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rag.documents import SUPPORTED_SUFFIXES, max_file_bytes
+from rag.errors import RAGError
 from rag.readers import ReadError, extract
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def add_documents(
 
 def _copy_and_index(rag: RAG, corpus: Path, accepted: list[_Accepted],
                     outcomes: list[FileOutcome], report: Progress) -> UploadReport:
-    before = rag.version
+    before = _version(rag)
     copied: list[Path] = []
     try:
         for item in accepted:
@@ -229,12 +230,19 @@ def _copy_and_index(rag: RAG, corpus: Path, accepted: list[_Accepted],
     return UploadReport(tuple(added + outcomes))
 
 
-def _undo(rag: RAG, copied: list[Path], version_before: str) -> None:
+def _version(rag: RAG) -> str | None:
+    try:
+        return rag.version
+    except RAGError:  # no index yet: an empty knowledge base gets its first files
+        return None
+
+
+def _undo(rag: RAG, copied: list[Path], version_before: str | None) -> None:
     for path in copied:
         path.unlink(missing_ok=True)
     # The rebuild may have published an index of the new files before failing: rebuild it
     # from the restored corpus (unchanged chunks reuse their stored vectors).
-    if rag.version != version_before:
+    if version_before is not None and _version(rag) != version_before:
         try:
             rag.reindex()
         except Exception:

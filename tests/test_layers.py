@@ -19,12 +19,12 @@ STAGES: list[tuple[str, ...]] = [
     ("rag.embeddings", "rag.keyword", "rag.fusion"),
     ("rag.ingest",),
     ("rag.stores",),
-    ("rag.indexing", "rag.background"),
+    ("rag.indexing", "rag.background", "rag.bases"),
     ("rag.retrieval",),
     ("rag.answers_analysis", "rag.markers", "rag.prompting", "rag.citations", "rag.rewrite",
      "rag.answerers"),
-    ("rag.question", "rag.live", "rag.pipeline"),
-    ("rag.uploads", "rag.evaluation"),
+    ("rag.question", "rag.live", "rag.asking", "rag.pipeline", "rag.multi"),
+    ("rag.uploads", "rag.evaluation", "rag.basefiles"),
 ]
 MAX_LINES = 300
 

@@ -42,6 +42,7 @@ from ui.limits import ClientLimiter, TooManyRequests  # noqa: E402
 from ui.session import Turn  # noqa: E402
 
 if TYPE_CHECKING:
+    from rag.multi import Library
     from rag.pipeline import RAG
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class _Run:
     """An answer being streamed; ``stop`` is set by the Stop or Clear button."""
 
     stop: Literal["stop", "clear"] | None = None
+    rag: Any = None  # what answers: the app's RAG, or the session's knowledge base(s)
 
 
 def _session_key(request: gr.Request | None) -> str | None:
@@ -96,7 +98,8 @@ class ChatHandlers:
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        key, run = _session_key(request), _Run()
+        key = _session_key(request)
+        run = _Run(rag=self.rag_for(key))
         self._running[key] = run
         try:
             with self.limiter.slot(endpoints.client_of(request)):
@@ -114,7 +117,7 @@ class ChatHandlers:
         past, index, turn = session.history_of(history), len(history), Turn(question)
         yield "", [*history, turn], render.chat_messages([*history, turn]), gr.skip()
         try:
-            stream_ = self.rag.ask_stream(question, top_k, history=past, llm=llm,
+            stream_ = run.rag.ask_stream(question, top_k, history=past, llm=llm,
                                           **({"model": model} if model else {}))
             with closing(stream_) as stream:
                 for item in stream:
@@ -174,14 +177,22 @@ class ChatHandlers:
             if action.n >= len(answer.related):
                 return None
             passage = answer.related[action.n]
-            doc, target, quotes = passage.doc, passage.paragraph, ()
+            doc, target, quotes, kb = passage.doc, passage.paragraph, (), passage.kb
         else:
             group = render.citation_groups(answer).get(action.n)
             if not group:
                 return None
-            doc, target, quotes = group[0].doc, group[0].paragraph, tuple(c.quote for c in group)
-        return panels.document_html(doc, self.rag.document(doc), target=target, quotes=quotes,
+            doc, target, kb = group[0].doc, group[0].paragraph, group[0].kb
+            quotes = tuple(c.quote for c in group)
+        return panels.document_html(doc, self.document(doc, kb), target=target, quotes=quotes,
                                     key=key)
+
+    def rag_for(self, session: str | None) -> RAG:
+        """The RAG that answers ``session`` (``ui.bases.KBChat`` picks its knowledge bases)."""
+        return self.rag
+
+    def document(self, doc: str, kb: str | None) -> list[Any]:
+        return self.rag.document(doc)
 
     def upload(self, paths: list[str] | None, progress: gr.Progress = _PROGRESS
                ) -> tuple[Any, Any, Any]:
@@ -204,9 +215,11 @@ class ChatHandlers:
                          placeholder=panels.model_label(answerer, ""))
 
 
-def build_app(rag: RAG) -> gr.Blocks:
-    """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles)."""
-    h = ChatHandlers(rag)
+def build_app(rag: RAG, library: Library | None = None) -> gr.Blocks:
+    """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles).
+    With a ``library`` (``rag.multi.Library``) the page also selects and manages knowledge bases."""
+    from ui import bases
+    h = ChatHandlers(rag) if library is None else bases.KBChat(rag, library)
     choices = list(dict.fromkeys([rag.settings.llm, *SELECTABLE]))
     with gr.Blocks(title="文档问答 · RAG chat", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
@@ -214,6 +227,8 @@ def build_app(rag: RAG) -> gr.Blocks:
         gr.HTML("<h2 style='margin:0'>文档问答 · Ask your documents</h2>"
                 "<p class='rag-hint'>答案中的每一句都标有来源 [n]，点击即可核对原文段落。"
                 "Every sentence cites its source [n]; click it to check the paragraph.</p>")
+        if isinstance(h, bases.KBChat):
+            bases.build_panel(h)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -273,5 +288,5 @@ def build_app(rag: RAG) -> gr.Blocks:
                   ).then(None, js=assets.SCROLL_JS)
         answerer.change(h.model, answerer, model, api_visibility="private")
         add.click(h.upload, files, [report, footer, files], api_visibility="private")
-        endpoints.add_api(rag, h.limiter)
+        endpoints.add_api(rag, h.limiter, library)
     return demo

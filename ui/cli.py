@@ -1,4 +1,4 @@
-"""The ``rag`` command: index | ask | chat | eval. Parses, calls the library, prints.
+"""The ``rag`` command: index | ask | chat | eval | kb. Parses, calls the library, prints.
 
 An edge like the chat page: the library never imports it. Every error the library means for the
 user is a ``RAGError`` and prints as one ``error:`` line with exit status 2.
@@ -15,17 +15,32 @@ from collections.abc import Sequence
 
 from rag.errors import RAGError
 from rag.schema import Answer
+from ui import kb_cli
 
 log = logging.getLogger("rag")
 
 
+def _kb_names(args: argparse.Namespace) -> list[str]:
+    """The bases ``--kb`` names (repeated or comma-separated), in order."""
+    kbs = [n.strip() for v in getattr(args, "kb", None) or () for n in v.split(",") if n.strip()]
+    if kbs and (args.index or getattr(args, "corpus", None)):
+        raise RAGError("--kb names a knowledge base with its own folders; drop --index/--corpus")
+    return list(dict.fromkeys(kbs))
+
+
 def _open_rag(args: argparse.Namespace, *, progress: bool = False, **extra: str | None):
-    """RAG for the CLI: --index alone loads; a corpus (given or default) builds when stale."""
+    """RAG for the CLI: --kb opens bases; --index alone loads; a corpus (given or default)
+    builds when stale."""
     from rag.pipeline import RAG
 
     corpus = getattr(args, "corpus", None)
     overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None),
                  **_store_overrides(args), **extra}
+    kbs = _kb_names(args)
+    if len(kbs) > 1:
+        return RAG.multi(kbs, progress=progress, **overrides)
+    if kbs:
+        return RAG(kb=kbs[0], progress=progress, **overrides)
     if args.index and not corpus:
         return RAG(index_dir=args.index, progress=progress, **overrides)
     return RAG(index_dir=args.index, corpus_dir=corpus, progress=progress, **overrides)
@@ -37,7 +52,8 @@ def format_answer(answer: Answer) -> str:
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.doc} · paragraph {c.paragraph} · lines {c.lines[0]}-{c.lines[1]}")
+        where = f"{c.kb}: {c.doc}" if c.kb else c.doc
+        lines.append(f"[{c.n}] {where} · paragraph {c.paragraph} · lines {c.lines[0]}-{c.lines[1]}")
         lines.append(f"    “{c.quote}”")
     if answer.abstained and answer.related:
         lines.append("related passages:")
@@ -85,13 +101,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.multi import Library
     from ui.serve import run
 
     # A server re-indexes (uploads, /reindex) in a child process unless told otherwise, so
     # questions keep their latency meanwhile.
-    rag = _open_rag(args, progress=True,
-                    index_process=None if os.environ.get("RAG_INDEX_PROCESS") else "child")
-    return run(rag.open(), host=args.host, port=args.port)
+    background = None if os.environ.get("RAG_INDEX_PROCESS") else "child"
+    kbs = _kb_names(args)
+    if kbs:  # the page's library opens the bases, so the page and the selector share them
+        library = Library(progress=True, top_k=args.top_k, llm=args.llm,
+                          index_process=background, **_store_overrides(args))
+        rag = library.select(kbs).open()
+    else:
+        rag = _open_rag(args, progress=True, index_process=background).open()
+        library = Library(default=rag)
+    return run(rag, host=args.host, port=args.port, library=library)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -117,6 +141,8 @@ def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     if corpus:
         p.add_argument("--corpus", help="corpus folder to (re)build from when stale "
                                         "(default: ./seeds unless --index is given)")
+    p.add_argument("--kb", action="append", metavar="NAME", help="knowledge base(s) to ask "
+                   "(repeat or comma-separate for several; see `rag kb list`)")
     p.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 5)")
     p.add_argument("--llm", default=None, help="answerer: extractive (default), openai, "
                                                "transformers")
@@ -155,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default: eval/out)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="diff two report.json files")
     p.set_defaults(func=cmd_eval)
+    kb_cli.add_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ from rag.errors import RAGError
 from ui.limits import ClientLimiter
 
 if TYPE_CHECKING:
+    from rag.multi import Library
     from rag.pipeline import RAG
 
 
@@ -22,17 +23,30 @@ def client_of(request: gr.Request | None) -> str | None:
     return host or request.session_hash
 
 
-def add_api(rag: RAG, limiter: ClientLimiter) -> None:
-    """Register ``/ask`` and ``/reindex`` on the Blocks being built."""
+def add_api(rag: RAG, limiter: ClientLimiter, library: Library | None = None) -> None:
+    """Register ``/ask`` and ``/reindex`` on the Blocks being built; with a ``library``
+    (``rag.multi.Library``) ``/ask`` also takes ``kb``."""
+
+    def answer(question: str, top_k: object, kb: str, request: gr.Request | None
+               ) -> dict[str, Any]:
+        try:
+            with limiter.slot(client_of(request)):
+                names = [n.strip() for n in (kb or "").split(",") if n.strip()]
+                chosen = library.select(names) if names and library is not None else rag
+                return chosen.ask(question, top_k).to_dict()  # the library checks top_k
+        except RAGError as exc:  # a problem with the input, a deadline, a busy client
+            raise gr.Error(str(exc)) from exc
 
     def ask(question: str, top_k: int = rag.settings.top_k,
             request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Answer a question from the indexed documents; returns Answer.to_dict() as JSON."""
-        try:
-            with limiter.slot(client_of(request)):
-                return rag.ask(question, top_k).to_dict()  # the library checks top_k
-        except RAGError as exc:  # a problem with the input, a deadline, a busy client
-            raise gr.Error(str(exc)) from exc
+        return answer(question, top_k, "", request)
+
+    def ask_kb(question: str, top_k: int = rag.settings.top_k, kb: str = "",
+               request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """Answer a question from knowledge base ``kb`` (several: "A,B"; default: the app's);
+        returns Answer.to_dict() as JSON, each citation naming its base."""
+        return answer(question, top_k, kb, request)
 
     def reindex(request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Re-read the corpus folder and publish what changed; returns the live index state.
@@ -51,5 +65,5 @@ def add_api(rag: RAG, limiter: ClientLimiter) -> None:
         return {"version": rag.version, "location": rag.location, "documents": m["documents"],
                 "chunks": m["chunks"]}
 
-    gr.api(ask, api_name="ask")
+    gr.api(ask if library is None else ask_kb, api_name="ask")
     gr.api(reindex, api_name="reindex")

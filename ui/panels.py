@@ -32,13 +32,18 @@ SOURCES_PLACEHOLDER = (
 )
 
 
+def _base(kb: str | None) -> str:
+    """The knowledge base a source comes from, when the answer names one."""
+    return "" if kb is None else f'<span class="rag-kb">{text_html(kb)}</span> · '
+
+
 def _source_card(turn: int, n: int, group: Sequence[Citation], active: bool) -> str:
     first = group[0]
     score = max(c.score for c in group)
     classes = "rag-source rag-active" if active else "rag-source"
     return (
         f'<li class="{classes}" id="src-{turn}-{n}" data-n="{n}">'
-        f'<div class="rag-source-head"><span class="rag-n">[{n}]</span> '
+        f'<div class="rag-source-head"><span class="rag-n">[{n}]</span> {_base(first.kb)}'
         f'<span class="rag-doc">{text_html(first.doc)}</span> · {page_label(first.page)}'
         f'<span class="rag-para-no">段落 ¶{first.paragraph}</span> · '
         f'<span class="rag-lines">{lines_label(group_lines(group))}</span> · '
@@ -53,7 +58,8 @@ def _source_card(turn: int, n: int, group: Sequence[Citation], active: bool) -> 
 def _related_card(turn: int, i: int, p: Passage) -> str:
     return (
         f'<li class="rag-related-item" id="rel-{turn}-{i}">'
-        f'<div class="rag-source-head"><span class="rag-doc">{text_html(p.doc)}</span> · '
+        f'<div class="rag-source-head">{_base(p.kb)}'
+        f'<span class="rag-doc">{text_html(p.doc)}</span> · '
         f'<span class="rag-para-no">段落 ¶{p.paragraph}</span> · '
         f'<span class="rag-lines">{lines_label(p.lines)}</span> · '
         f'<span class="rag-score">score {p.score:.3f}</span></div>'

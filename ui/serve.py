@@ -12,6 +12,7 @@ from ui import assets
 from ui.app import CONCURRENCY, build_app
 
 if TYPE_CHECKING:
+    from rag.multi import Library
     from rag.pipeline import RAG
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,13 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
     return url
 
 
-def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860) -> int:
-    """Serve the UI for ``rag`` on ``host:port`` until Ctrl-C; returns 0."""
+def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860,
+        library: Library | None = None) -> int:
+    """Serve the UI for ``rag`` on ``host:port`` until Ctrl-C; returns 0. With a ``library``
+    the page also picks and manages knowledge bases."""
     if host not in LOOPBACK:
         log.warning("serving on %s: other machines can reach this chat and its uploads", host)
-    demo = build_app(rag)
+    demo = build_app(rag) if library is None else build_app(rag, library)
     url = launch(demo, host=host, port=port, max_file_mb=rag.settings.max_file_mb,
                  queue_size=rag.settings.queue_size)
     print(f"chat UI at {url} (offline; index {rag.location}; Ctrl-C to stop)", flush=True)

@@ -10,11 +10,10 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from rag.config import ConfigError
+from rag.config import ConfigError, Settings
 from rag.schema import Answer, Citation, Paragraph, Passage
 from ui import panels
 from ui.session import Turn
@@ -30,7 +29,7 @@ class RecordingRAG:
         self.calls: list[dict] = []
         self.error = error
         self.closed = False
-        self.settings = SimpleNamespace(top_k=5, llm="extractive", llm_model="", max_file_mb=5)
+        self.settings = Settings(top_k=5, llm="extractive", llm_model="", max_file_mb=5)
         self.manifest = {"embed_model": "m", "documents": 1, "paragraphs": 3, "chunks": 2}
         self.index_dir = Path("/tmp/index")
         self.location = str(self.index_dir)
