@@ -23,6 +23,7 @@ STAGES: list[tuple[str, ...]] = [
     ("rag.retrieval",),
     ("rag.answers_analysis", "rag.prompting", "rag.citations", "rag.rewrite", "rag.answerers"),
     ("rag.question", "rag.live", "rag.pipeline"),
+    ("rag.conversations",),
     ("rag.uploads", "rag.evaluation"),
 ]
 MAX_LINES = 300
