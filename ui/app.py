@@ -38,9 +38,14 @@ from rag.errors import RAGError  # noqa: E402
 from rag.schema import Answer  # noqa: E402
 from rag.uploads import add_documents  # noqa: E402
 from ui import assets, panels, render, session  # noqa: E402
+from ui.gradio_api import ADMIN_ONLY, api_ask, api_reindex  # noqa: E402
+from ui.saved import SavedChats  # noqa: E402
 from ui.session import Turn  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rag.conversations import ConversationStore
     from rag.pipeline import RAG
 
 log = logging.getLogger(__name__)
@@ -81,8 +86,9 @@ class ChatHandlers:
     The conversation of one browser session is a list of ``session.Turn`` kept in a gr.State.
     """
 
-    def __init__(self, rag: RAG) -> None:
-        self.rag = rag
+    def __init__(self, rag: RAG, is_admin: Callable[[str | None], bool] = lambda _: True
+                 ) -> None:
+        self.rag, self.is_admin = rag, is_admin
         # The answer each session is producing; Stop and Clear flag it, and the stream obeys
         # between pieces, so the stream itself writes the last update (no race with a cancel).
         self._running: dict[str | None, _Run] = {}
@@ -177,9 +183,11 @@ class ChatHandlers:
         return panels.document_html(doc, self.rag.document(doc), target=target, quotes=quotes,
                                     key=key)
 
-    def upload(self, paths: list[str] | None, progress: gr.Progress = _PROGRESS
-               ) -> tuple[Any, Any, Any]:
-        """Add files to the index; returns (report, footer, cleared file box)."""
+    def upload(self, paths: list[str] | None, progress: gr.Progress = _PROGRESS,
+               request: gr.Request | None = None) -> tuple[Any, Any, Any]:
+        """Add files to the index (admins only); returns (report, footer, cleared file box)."""
+        if not self.is_admin(getattr(request, "username", None)):
+            return ADMIN_ONLY, gr.skip(), None
         if not paths:
             return "请先选择文件 · Choose files first.", gr.skip(), gr.skip()
         report = add_documents(
@@ -198,36 +206,12 @@ class ChatHandlers:
                          placeholder=panels.model_label(answerer, ""))
 
 
-def _api_ask(rag: RAG):
-    def ask(question: str, top_k: int = rag.settings.top_k) -> dict[str, Any]:
-        """Answer a question from the indexed documents; returns Answer.to_dict() as JSON."""
-        try:
-            return rag.ask(question, int(top_k)).to_dict()
-        except ValueError as exc:  # QuestionError, ConfigError: a problem with the input
-            raise gr.Error(str(exc)) from exc
+def build_app(rag: RAG, *, is_admin: Callable[[str | None], bool] = lambda _: True,
+              store: ConversationStore | None = None) -> gr.Blocks:
+    """The chat page for ``rag``; start it with ``ui.serve`` (which adds the script and styles).
 
-    return ask
-
-
-def _api_reindex(rag: RAG):
-    def reindex() -> dict[str, Any]:
-        """Re-read the corpus folder and publish what changed; returns the live index state.
-
-        With several replicas on one Milvus store, one replica updates and the others follow.
-        """
-        if rag.corpus_dir is None:
-            raise gr.Error("this app has no corpus folder to re-read; start it with --corpus DIR")
-        rag.reindex()
-        m = rag.manifest
-        return {"version": rag.version, "location": rag.location, "documents": m["documents"],
-                "chunks": m["chunks"]}
-
-    return reindex
-
-
-def build_app(rag: RAG) -> gr.Blocks:
-    """The chat page for ``rag``; start it with ``launch`` (it adds the page script and styles)."""
-    h = ChatHandlers(rag)
+    ``is_admin(username)`` says who may upload and re-index; ``store`` keeps conversations."""
+    h, saved = ChatHandlers(rag, is_admin), SavedChats(rag, store) if store else None
     choices = list(dict.fromkeys([rag.settings.llm, *SELECTABLE]))
     with gr.Blocks(title="文档问答 · RAG chat", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
@@ -239,7 +223,8 @@ def build_app(rag: RAG) -> gr.Blocks:
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label="对话 · Conversation", elem_id="chat", height=430,
-                    latex_delimiters=[], feedback_options=None, sanitize_html=True,
+                    latex_delimiters=[],
+                    feedback_options=("Like", "Dislike") if saved else None, sanitize_html=True,
                     buttons=["copy", "copy_all"],
                     placeholder="用中文或英文提问 · Ask in Chinese or English",
                 )
@@ -272,6 +257,7 @@ def build_app(rag: RAG) -> gr.Blocks:
                                     type="filepath", elem_id="upload")
                     add = gr.Button("加入索引 · Add to index", elem_id="add-docs")
                     report = gr.HTML("", elem_id="upload-report", js_on_load=None)
+                panel = saved.layout() if saved else None
             with gr.Column(scale=2):
                 sources = gr.HTML(panels.SOURCES_PLACEHOLDER, elem_id="sources-panel",
                                   js_on_load=None)
@@ -280,7 +266,7 @@ def build_app(rag: RAG) -> gr.Blocks:
         action = gr.Textbox(visible="hidden", elem_id="rag-action")
         act = gr.Button("act", visible="hidden", elem_id="rag-act")
 
-        gr.on(
+        chat = gr.on(
             [question.submit, send.click], h.chat, [question, turns, top_k, answerer, model],
             [question, turns, chatbot, sources], trigger_mode="once", show_progress="hidden",
             api_visibility="private",
@@ -294,6 +280,9 @@ def build_app(rag: RAG) -> gr.Blocks:
                   ).then(None, js=assets.SCROLL_JS)
         answerer.change(h.model, answerer, model, api_visibility="private")
         add.click(h.upload, files, [report, footer, files], api_visibility="private")
-        gr.api(_api_ask(rag), api_name="ask")
-        gr.api(_api_reindex(rag), api_name="reindex")
+        if saved:
+            saved.connect(demo, panel, turns=turns, chatbot=chatbot, sources=sources,
+                          doc_view=doc_view, chat=chat, clears=[clear.click, chatbot.clear])
+        gr.api(api_ask(rag), api_name="ask")
+        gr.api(api_reindex(rag, is_admin), api_name="reindex")
     return demo
