@@ -60,9 +60,9 @@ class Server:
     thread: threading.Thread
 
     def close(self) -> None:
+        self.demo.close()  # stops the queue, which ends the page's open event streams
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        self.demo.close()
         self.store.close()
 
 
