@@ -185,7 +185,8 @@ class ChatAPI:
     def health(self) -> JSONResponse:
         try:
             return JSONResponse({"status": "ok", "index_version": self.rag.version})
-        except RAGError:
+        except Exception as exc:  # the index cannot be read: not healthy, whatever the cause
+            log.warning("health check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from accounts import ADMIN_KEY, PASSWORDS, USER_KEY
 
 from rag.conversations import ConversationStore
+from serving.accounts import ADMIN_KEY, PASSWORDS, USER_KEY
 from ui.auth import FAILED_SIGNINS, SignIn, SlidingWindow, hash_password
 
 

@@ -10,7 +10,8 @@ import threading
 import httpx
 import openai
 import pytest
-from accounts import ADMIN_KEY, USER_KEY
+
+from serving.accounts import ADMIN_KEY, USER_KEY
 
 Q_CHAIRMAN = "太阳纸业的董事长是谁？"
 Q_INDUSTRIES = "兖州区正在培育哪三个千亿级产业？"

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import gradio as gr
 import httpx
 import pytest
-from accounts import PASSWORDS, USER_KEY
 
 from rag.conversations import ConversationError, ConversationStore, check_id
 from rag.schema import Answer, Citation
+from serving.accounts import PASSWORDS, USER_KEY
 from ui.auth import AuthConfigError, SignIn, hash_password, verify_password
 from ui.guard import allowed_hosts, host_name
 from ui.serve import check_exposure

@@ -7,8 +7,9 @@ import re
 import time
 
 import pytest
-from accounts import PASSWORDS
 from playwright.sync_api import Page, expect, sync_playwright
+
+from serving.accounts import PASSWORDS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
