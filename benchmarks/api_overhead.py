@@ -57,15 +57,22 @@ def _clients(url: str) -> Callable[[str, str], tuple[float, float | None]]:
 
 
 def measure(rag, url: str, questions: list[str], clients: int) -> dict[str, dict]:
+    """Each client thread asks a question all four ways in turn (rotating which goes first),
+    so load that drifts during the run weighs on every way alike."""
     call = _clients(url)
     walls: dict[str, list[float]] = {w: [] for w in WAYS}
     extra: dict[str, list[float]] = {w: [] for w in WAYS}
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for question in questions[:8]:  # warm every path once
-            for way in WAYS:
-                call(way, question, rag)
+
+    def task(i: int) -> list[tuple[str, float, float]]:
+        ways = WAYS[i % len(WAYS):] + WAYS[:i % len(WAYS)]
+        return [(way, *call(way, questions[i], rag)) for way in ways]
+
+    for question in questions[:8]:  # warm every path once
         for way in WAYS:
-            for wall, server_ms in pool.map(lambda q, w=way: call(w, q, rag), questions):
+            call(way, question, rag)
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        for results in pool.map(task, range(len(questions))):
+            for way, wall, server_ms in results:
                 walls[way].append(wall)
                 extra[way].append(wall - server_ms / 1000)
     return {way: {**summarize_ms(walls[way]), "beyond_server_answer": summarize_ms(extra[way])}
