@@ -182,6 +182,21 @@ class ChatAPI:
             yield _sse({**head, "choices": [], "usage": _usage(req, item.text)})
         yield "data: [DONE]\n\n"
 
+    def reindex(self, request: Request) -> dict[str, Any]:
+        """``POST /v1/reindex`` (not OpenAI's): re-read the corpus folder; admin keys only."""
+        if not self.principal(request).admin:
+            raise APIError(403, "re-indexing needs an admin key", "permission_error",
+                           "admin_required")
+        if self.rag.corpus_dir is None:
+            raise APIError(409, "this server has no corpus folder to re-read; start it with "
+                           "--corpus DIR", "invalid_request_error", "no_corpus")
+        try:
+            self.rag.reindex()
+        except Exception as exc:
+            raise error_status(exc) from None
+        return {"index_version": self.rag.version, "documents": self.rag.manifest["documents"],
+                "chunks": self.rag.manifest["chunks"]}
+
     def health(self) -> JSONResponse:
         try:
             return JSONResponse({"status": "ok", "index_version": self.rag.version})
@@ -211,6 +226,7 @@ def install(app: FastAPI, rag: RAG, signin: SignIn) -> ChatAPI:
     router.add_api_route("/v1/models", api.models, methods=["GET"])
     router.add_api_route("/v1/models/{model:path}", api.model, methods=["GET"])
     router.add_api_route("/v1/chat/completions", api.chat, methods=["POST"])
+    router.add_api_route("/v1/reindex", api.reindex, methods=["POST"])
     router.add_api_route("/healthz", api.health, methods=["GET"])
     app.include_router(router)
 

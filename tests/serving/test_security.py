@@ -15,7 +15,7 @@ import pytest
 
 from rag.conversations import ConversationError, ConversationStore, check_id
 from rag.schema import Answer, Citation
-from serving.accounts import PASSWORDS, USER_KEY
+from serving.accounts import ADMIN_KEY, PASSWORDS, USER_KEY
 from ui.auth import AuthConfigError, SignIn, hash_password, verify_password
 from ui.guard import allowed_hosts, host_name
 from ui.serve import check_exposure
@@ -62,6 +62,15 @@ def test_reindex_needs_an_admin_account(server):
     assert alice.predict(api_name="/reindex")["chunks"] > 0
     response = httpx.post(server.url + "gradio_api/call/reindex", json={"data": []})
     assert response.status_code in (401, 403)  # no session at all
+
+
+def test_the_http_reindex_needs_an_admin_key(server, seed_rag):
+    url = server.url + "v1/reindex"
+    refused = httpx.post(url, headers={"Authorization": f"Bearer {USER_KEY}"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_required"
+    assert httpx.post(url).status_code == 401
+    done = httpx.post(url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120)
+    assert done.status_code == 200 and done.json()["index_version"] == seed_rag.version
 
 
 def test_uploads_need_an_admin_account(seed_rag, signin, tmp_path):
