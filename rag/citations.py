@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.language import CJK_CHAR, NOT_FOUND
+from rag.markers import ONE, OPEN, SEPARATORS
 from rag.prompting import Source
 from rag.schema import Citation, Paragraph
 from rag.sentences import sentence_spans
 
-_OPEN, _CLOSE, _SEP = r"\[【［", r"\]】］", ",，、;；"
-_NUMBERS = rf"\d{{1,3}}(?:\s*(?:[{_SEP}]|[-–~])\s*\d{{1,3}})*"
-_ONE = rf"[{_OPEN}]\s*({_NUMBERS})\s*[{_CLOSE}]"
+_OPEN, _SEP, _ONE = OPEN, SEPARATORS, ONE
 # A run of adjacent markers ("[1][2]", "[1] [1]") is one citation group.
 MARKER = re.compile(rf"(\s*)((?:\s*{_ONE})+)")
 _ONE_RE = re.compile(_ONE)

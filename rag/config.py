@@ -34,6 +34,16 @@ class Settings:
     # FAISS factory string ("Flat", "HNSW32,Flat", "IVF1024,SQ8", ...); "auto" picks by size.
     faiss_index: str = AUTO
     top_k: int = 5
+    # The most passages one question may retrieve (larger requests are clamped): bounds the
+    # work per question whatever a client asks for.
+    max_top_k: int = 50
+    # Seconds a question may take before it ends with a clear error (0: no limit); checked
+    # after retrieval and between streamed pieces. An LLM request has its own llm_timeout.
+    request_timeout: float = 120.0
+    # Serving: questions waiting in the queue at most (more are refused at once), and questions
+    # one client may have in flight at once.
+    queue_size: int = 64
+    max_requests_per_client: int = 4
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO
     llm: str = "extractive"
@@ -57,6 +67,23 @@ class Settings:
     fusion: str = "score"
     # "local": one process; "ray": a Ray Data pipeline (pip install 'rag-zh[ray]').
     ingest_engine: str = "local"
+    # Where RAG.reindex builds: "inline" (this process) or "child" (a separate process at low
+    # priority, so a server keeps answering; used where the store allows it). `rag chat`: child.
+    index_process: str = "inline"
+    # OCR of images and of PDF pages without a text layer (rapidocr, CPU); see rag.ocr.
+    ocr: bool = True
+    # OCR results keyed by the file's sha256; "" means $XDG_CACHE_HOME/rag-zh/ocr
+    # (~/.cache/rag-zh/ocr), shared by every index on this machine.
+    ocr_cache_dir: str = ""
+    # A per-page progress bar on stderr while OCR runs ("auto": only when stderr is a TTY).
+    ocr_progress: str = AUTO
+    # Documents with more pages to OCR than this are refused (a scan is ~2-6 s a page).
+    max_pages: int = 300
+    # Images (and rendered pages) larger than this many pixels are refused before decoding.
+    max_image_pixels: int = 60_000_000
+    # .pptx/.xlsx archives: refused before inflating when larger unpacked, or with more entries.
+    max_unpacked_mb: int = 500
+    max_archive_entries: int = 10_000
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (explicit arguments win)."""

@@ -148,14 +148,22 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if query and self._prefix:
             texts = [self._prefix + t for t in texts]
+        if len(texts) <= self.batch_size:
+            return self._encode(texts)
+        # One batch per turn of the lock: a question's encode waits for one batch, not for a
+        # whole document set being indexed in this process.
+        from tqdm import tqdm
+
+        parts = [self._encode(texts[i:i + self.batch_size])
+                 for i in tqdm(range(0, len(texts), self.batch_size), desc="embedding",
+                               unit="batch", disable=not progress)]
+        return np.vstack(parts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock, _threads(1 if len(texts) <= SMALL_BATCH else os.cpu_count() or 1):
-            vectors = self._model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
+            vectors = self._model.encode(texts, batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def unk_counts(self, texts: list[str]) -> tuple[int, int]:

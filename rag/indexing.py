@@ -24,7 +24,14 @@ from rag.documents import Skipped
 from rag.embeddings import Embedder, ModelChoice, model_for_build
 from rag.ingest.corpus import CorpusChange, CorpusFile, diff, scan_corpus
 from rag.ingest.engines import Ingested, engine
-from rag.stores.base import Delta, IndexFormatError, IndexNotFoundError, Snapshot, Store
+from rag.stores.base import (
+    Delta,
+    IndexCorruptError,
+    IndexFormatError,
+    IndexNotFoundError,
+    Snapshot,
+    Store,
+)
 from rag.stores.manifest import file_entry, new_manifest, no_documents, no_text, settings_change
 
 log = logging.getLogger(__name__)
@@ -47,19 +54,27 @@ class Plan:
         return {} if self.previous is None else self.previous.files()
 
 
-def _live(store: Store) -> tuple[Snapshot | None, str | None]:
-    """The live snapshot, or None with the reason it cannot be updated in place."""
+def _live(store: Store, *, rebuild: bool) -> tuple[Snapshot | None, str | None]:
+    """The live snapshot, or None with the reason it cannot be updated in place.
+
+    A damaged index is an error unless a rebuild was asked for: rebuilding it silently would
+    hide the damage (and re-embed everything); an index of an older format is rebuilt.
+    """
     try:
         return store.open(), None
     except IndexNotFoundError:
         return None, "no index yet"
+    except IndexCorruptError as exc:
+        if not rebuild:
+            raise
+        return None, f"existing index damaged ({exc})"
     except IndexFormatError as exc:
         return None, f"existing index unusable ({exc})"
 
 
 def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
                 rebuild: bool = False) -> Plan:
-    previous, unusable = _live(store)
+    previous, unusable = _live(store, rebuild=rebuild)
     manifest = previous.manifest if previous is not None else None
     model = model_for_build(settings.embed_model, (manifest or {}).get("embed_model"))
     reason = ("rebuild requested" if rebuild else unusable

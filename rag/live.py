@@ -9,10 +9,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.background import build_in_child
 from rag.config import Settings
 from rag.embeddings import EmbedderCache, explicit_model
 from rag.fusion import channel_weights
-from rag.indexing import update_index
+from rag.indexing import plan_update, update_index
 from rag.keyword import TermStatistics
 from rag.retrieval import Retriever
 from rag.stores.base import IndexMismatchError, Snapshot, Store
@@ -31,13 +32,18 @@ class LiveIndex:
     """Opens (or builds) the index on first use and follows the store's published states."""
 
     def __init__(self, store: Store, settings: Settings, embedders: EmbedderCache, *,
-                 corpus_dir: Path | None) -> None:
+                 corpus_dir: Path | None, store_dir: Path) -> None:
         self.store = store
+        self.store_dir = store_dir
         self.settings = settings
         self.embedders = embedders
         self.corpus_dir = corpus_dir
         self._live: Live | None = None
         self._lock = threading.RLock()
+        self._updates = threading.Condition()
+        self._requested = self._done = 0
+        self._updating = False
+        self._failure: BaseException | None = None
 
     def current(self) -> Live:
         """The live snapshot's ``Live`` (opening the index on first use)."""
@@ -63,8 +69,42 @@ class LiveIndex:
             return self._swap(snapshot)
 
     def update(self, *, progress: bool = False) -> Live:
-        """Refresh from the corpus folder and switch to the result without downtime."""
+        """Refresh from the corpus folder and switch to the result without downtime.
+
+        Concurrent calls coalesce: while one update runs, callers wait for it and at most one
+        more runs after it (covering every request made meanwhile); with nothing changed an
+        update is a scan of the folder and no build.
+        """
+        with self._updates:
+            ticket = self._requested = self._requested + 1
+            while self._done < ticket:
+                if not self._updating:
+                    self._updating, target = True, self._requested
+                    break
+                self._updates.wait()
+            else:  # an update that started after this call covered it
+                if self._failure is not None:
+                    raise self._failure
+                return self.current()
+        failure: BaseException | None = None
+        try:
+            return self._update_once(progress)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            with self._updates:
+                self._updating, self._failure = False, failure
+                self._done = max(self._done, target)
+                self._updates.notify_all()
+
+    def _update_once(self, progress: bool) -> Live:
         assert self.corpus_dir is not None
+        if self.settings.index_process == "child" and self.store.shared:
+            if plan_update(self.store, self.corpus_dir, self.settings).reason is None:
+                return self.current()  # nothing changed: no process, no build
+            build_in_child(self.settings, self.store_dir, self.corpus_dir)
+            return self._swap(self.store.open())
         snapshot = update_index(self.store, self.corpus_dir, self.settings, self.embedders.get,
                                 progress=progress)
         return self._swap(snapshot)

@@ -23,7 +23,7 @@ from rag.embeddings import Embedder, EmbedderCache
 from rag.keyword import tokenize
 from rag.live import Live, LiveIndex
 from rag.paths import project_path
-from rag.question import QuestionError, clean_question
+from rag.question import QuestionError, QuestionTimeout, check_top_k, clean_question
 from rag.rewrite import clean_history, rewrite_question
 from rag.schema import Answer, Paragraph, Passage
 from rag.stores import IndexNotFoundError, open_store
@@ -61,7 +61,7 @@ class RAG:
             self._answerers.add(llm)
         self.store = open_store(self.settings, self.index_dir)
         self._index = LiveIndex(self.store, self.settings, self._embedders,
-                                corpus_dir=self.corpus_dir)
+                                corpus_dir=self.corpus_dir, store_dir=self.index_dir)
         self._first_open = {"rebuild": rebuild, "progress": progress}
         self._open_lock = threading.Lock()
 
@@ -87,7 +87,12 @@ class RAG:
         self.store.close()
 
     def reindex(self, *, progress: bool = False) -> None:
-        """Refresh from the corpus folder and switch to the new index without downtime."""
+        """Refresh from the corpus folder and switch to the new index without downtime.
+
+        Concurrent calls coalesce into at most one build after the running one; with nothing
+        changed nothing is built. With ``index_process="child"`` the build runs in a separate
+        process (where the store allows it), so questions keep their latency meanwhile.
+        """
         if self.corpus_dir is None:
             raise IndexNotFoundError("this RAG has no corpus folder to rebuild from")
         self._live()
@@ -119,7 +124,10 @@ class RAG:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         question = clean_question(question)
-        return self._live().retriever.search(question, top_k or self.settings.top_k)
+        return self._live().retriever.search(question, self._top_k(top_k))
+
+    def _top_k(self, top_k: object) -> int:
+        return check_top_k(top_k, default=self.settings.top_k, maximum=self.settings.max_top_k)
 
     def answerer(self, name: str | None = None, model: str | None = None) -> Answerer:
         """The answerer ``name`` (default: the setting) for ``model`` (default: the setting)."""
@@ -142,11 +150,13 @@ class RAG:
         then supersedes any pieces already streamed.
         """
         run = _Run(question=clean_question(question), started=time.perf_counter(),
-                   live=self._live(), top_k=top_k or self.settings.top_k,
-                   turns=clean_history(history))
+                   live=self._live(), top_k=self._top_k(top_k),
+                   turns=clean_history(history), timeout=self.settings.request_timeout)
         answerer = self.answerer(llm, model)
         try:
             yield from _answer_stream(run, answerer)
+        except QuestionTimeout:
+            raise
         except Exception as exc:
             if answerer.name == "extractive" or not self.settings.llm_fallback:
                 raise
@@ -176,9 +186,16 @@ class _Run:
     live: Live
     top_k: int
     turns: Sequence[dict[str, str]]
+    timeout: float = 0.0  # seconds from ``started``; 0: none
     standalone: str | None = None
     passages: list[Passage] | None = None
     retrieved: float | None = None
+
+    def check_deadline(self) -> None:
+        if self.timeout and time.perf_counter() - self.started > self.timeout:
+            raise QuestionTimeout(f"the question took longer than {self.timeout:g} s and was "
+                                  "stopped; ask again, or raise request_timeout "
+                                  "(RAG_REQUEST_TIMEOUT)")
 
 
 def _evidence(live: Live, question: str, passages: Sequence[Passage],
@@ -203,12 +220,17 @@ def _retrieve(run: _Run, answerer: Answerer) -> Evidence:
     if run.passages is None:
         run.passages = run.live.retriever.search(run.standalone, run.top_k)
         run.retrieved = time.perf_counter()
+    run.check_deadline()
     return _evidence(run.live, run.standalone, run.passages, run.turns)
 
 
 def _answer_stream(run: _Run, answerer: Answerer) -> Iterator[str | Answer]:
     for item in answerer.stream(_retrieve(run, answerer)):
-        yield _finish(item, run) if isinstance(item, Answer) else item
+        if isinstance(item, Answer):
+            yield _finish(item, run)
+        else:
+            run.check_deadline()
+            yield item
 
 
 def _fall_back(run: _Run, extractive: Answerer, failed: str,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from rag.config import ConfigError
 from rag.language import NOT_FOUND, language_of
+from rag.markers import inert
 from rag.schema import Passage
 from rag.sentences import sentence_spans
 from rag.tokens import count_tokens
@@ -69,8 +70,9 @@ class Prompt:
 
 
 def defuse(text: str) -> str:
-    """Make ``<source``/``</sources`` look-alikes inert so text cannot leave its block."""
-    return _TAG.sub(r"＜\1", text)
+    """Make ``<source``/``</sources`` look-alikes inert so text cannot leave its block, and
+    citation-marker look-alikes inert so a source cannot put ``[n]`` in the model's mouth."""
+    return inert(_TAG.sub(r"＜\1", text))
 
 
 def instructions(question: str) -> str:

@@ -13,6 +13,10 @@ class QuestionError(RAGError, ValueError):
     """The question cannot be asked as given (empty, too long)."""
 
 
+class QuestionTimeout(RAGError, TimeoutError):
+    """A question ran past its deadline (``request_timeout``)."""
+
+
 def clean_question(question: str) -> str:
     """The question with control characters turned into spaces and runs of spaces collapsed."""
     if not isinstance(question, str):
@@ -30,3 +34,25 @@ def clean_question(question: str) -> str:
             f"{MAX_QUESTION_CHARS}"
         )
     return cleaned
+
+
+def check_top_k(top_k: object, *, default: int, maximum: int) -> int:
+    """How many passages to retrieve: ``default`` for None, at most ``maximum`` (larger values
+    are clamped: the work per question stays bounded). Not a positive whole number: an error."""
+    if top_k is None:
+        top_k = default
+    if isinstance(top_k, bool):
+        raise QuestionError(f"top_k must be a whole number from 1 to {maximum}, not {top_k!r}")
+    if not isinstance(top_k, int):
+        try:
+            as_float = float(top_k)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise QuestionError(f"top_k must be a whole number from 1 to {maximum}, "
+                                f"not {top_k!r}") from None
+        if not as_float.is_integer():
+            raise QuestionError(f"top_k must be a whole number from 1 to {maximum}, "
+                                f"not {top_k!r}")
+        top_k = int(as_float)
+    if top_k < 1:
+        raise QuestionError(f"top_k must be a whole number from 1 to {maximum}, not {top_k}")
+    return min(top_k, maximum)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +28,10 @@ if SHARED_TIKTOKEN.is_dir():
 for key in list(os.environ):
     if key.startswith("RAG_"):
         del os.environ[key]  # tests state their settings explicitly
+# One OCR cache for the test session, never the user's (~/.cache/rag-zh/ocr).
+_OCR_CACHE = tempfile.mkdtemp(prefix="rag-ocr-cache-")
+os.environ["RAG_OCR_CACHE_DIR"] = _OCR_CACHE
+atexit.register(shutil.rmtree, _OCR_CACHE, ignore_errors=True)
 
 import pytest  # noqa: E402
 

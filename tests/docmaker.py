@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# conftest.py points RAG_OCR_CACHE_DIR at one cache for the session: a page image made twice
+# with the same bytes is OCR'd once, which keeps the OCR tests fast.
+
 FONT = "STSong-Light"  # reportlab's built-in Adobe CID font for Simplified Chinese
 
 
@@ -67,4 +70,60 @@ def make_docx(path: Path, blocks: Sequence[str | list[list[str]]]) -> Path:
     buffer = io.BytesIO()
     document.save(buffer)
     path.write_bytes(buffer.getvalue())
+    return path
+
+
+# -- page images for OCR (Pillow + the Noto CJK font from fonts-noto-cjk) --------------------
+
+def cjk_font_path() -> str:
+    """The Noto Sans CJK font file; the test is skipped when fonts-noto-cjk is missing."""
+    for folder in (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts")):
+        found = sorted(folder.rglob("NotoSansCJK-Regular.ttc")) if folder.is_dir() else []
+        if found:
+            return str(found[0])
+    pytest.skip("fonts-noto-cjk is not installed")
+
+
+def render_page(columns: Sequence[Sequence[str]], *, size: int = 24, gutter: int = 3,
+                rotate: float = 0.0, noise: float = 0.0, seed: int = 0):
+    """A white page image with ``columns`` of lines side by side (a line starting with "　　"
+    is drawn indented, as printed paragraphs start); optionally rotated and noisy."""
+    pytest.importorskip("PIL")
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(cjk_font_path(), size)
+    pitch = int(size * 1.6)
+    widths = [max((len(line) for line in col), default=1) * size for col in columns]
+    width = sum(widths) + gutter * size * (len(columns) - 1) + 4 * size
+    height = max(len(col) for col in columns) * pitch + 4 * size
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    x = 2 * size
+    for col, col_width in zip(columns, widths, strict=True):
+        for row, line in enumerate(col):
+            draw.text((x, 2 * size + row * pitch), line, font=font, fill=0)
+        x += col_width + gutter * size
+    if rotate:
+        image = image.rotate(rotate, resample=Image.BICUBIC, expand=True, fillcolor=255)
+    if noise:
+        rng = random.Random(seed)
+        pixels = image.load()
+        for _ in range(int(noise * image.width * image.height)):
+            px, py = rng.randrange(image.width), rng.randrange(image.height)
+            pixels[px, py] = rng.choice((0, 96, 160, 255))
+    return image.convert("RGB")
+
+
+def image_bytes(image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def make_image_pdf(path: Path, images: Sequence) -> Path:
+    """An image-only PDF (no text layer), one page per image, as a scanner writes it."""
+    images[0].save(path, format="PDF", save_all=True, append_images=list(images[1:]),
+                   resolution=150)
     return path

@@ -233,3 +233,26 @@ def test_index_stays_intact_with_bad_files(tmp_path, monkeypatch, caplog):
         rag.ask("\x00 \u3000")
     with pytest.raises(QuestionError, match="100000 characters"):
         rag.ask("问" * 100_000)
+
+
+# -- the work per question is bounded ---------------------------------------------------------
+
+def test_top_k_is_checked_and_clamped_on_every_call(seed_rag):
+    limit = seed_rag.settings.max_top_k
+    assert len(seed_rag.retrieve("兖州区委书记是谁？", top_k=10**5)) <= limit
+    assert seed_rag.ask("兖州区委书记是谁？", 10**5).citations
+    assert len(seed_rag.retrieve("兖州区委书记是谁？", top_k="3")) == 3  # as an HTTP form sends it
+    for bad in (-5, 0, 2.5, "many", True):
+        with pytest.raises(QuestionError, match=f"top_k must be a whole number from 1 to {limit}"):
+            seed_rag.retrieve("兖州区委书记是谁？", top_k=bad)
+        with pytest.raises(QuestionError, match="top_k"):
+            seed_rag.ask("兖州区委书记是谁？", bad)
+
+
+def test_a_question_past_its_deadline_ends_with_a_clear_error(seed_index):
+    from rag.question import QuestionTimeout
+
+    hurried = RAG(index_dir=seed_index, request_timeout=1e-6).open()
+    with pytest.raises(QuestionTimeout, match="longer than 1e-06 s.*RAG_REQUEST_TIMEOUT"):
+        hurried.ask("兖州区委书记是谁？")
+    assert RAG(index_dir=seed_index, request_timeout=0).open().ask("兖州区委书记是谁？").citations

@@ -37,8 +37,9 @@ from rag.documents import SUPPORTED_SUFFIXES  # noqa: E402
 from rag.errors import RAGError  # noqa: E402
 from rag.schema import Answer  # noqa: E402
 from rag.uploads import add_documents  # noqa: E402
-from ui import assets, panels, render, session  # noqa: E402
-from ui.gradio_api import ADMIN_ONLY, api_ask, api_reindex  # noqa: E402
+from ui import assets, endpoints, panels, render, session  # noqa: E402
+from ui.endpoints import ADMIN_ONLY  # noqa: E402
+from ui.limits import ClientLimiter, TooManyRequests  # noqa: E402
 from ui.saved import SavedChats  # noqa: E402
 from ui.session import Turn  # noqa: E402
 
@@ -89,6 +90,7 @@ class ChatHandlers:
     def __init__(self, rag: RAG, is_admin: Callable[[str | None], bool] = lambda _: True
                  ) -> None:
         self.rag, self.is_admin = rag, is_admin
+        self.limiter = ClientLimiter(rag.settings.max_requests_per_client)
         # The answer each session is producing; Stop and Clear flag it, and the stream obeys
         # between pieces, so the stream itself writes the last update (no race with a cancel).
         self._running: dict[str | None, _Run] = {}
@@ -103,13 +105,17 @@ class ChatHandlers:
         key, run = _session_key(request), _Run()
         self._running[key] = run
         try:
-            yield from self._answer(question, history, int(top_k), llm or None,
-                                    (model or "").strip() or None, run)
+            with self.limiter.slot(endpoints.client_of(request)):
+                yield from self._answer(question, history, top_k, llm or None,
+                                        (model or "").strip() or None, run)
+        except TooManyRequests as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
         finally:
             if self._running.get(key) is run:
                 del self._running[key]
 
-    def _answer(self, question: str, history: list[Turn], top_k: int, llm: str | None,
+    def _answer(self, question: str, history: list[Turn], top_k: float, llm: str | None,
                 model: str | None, run: _Run) -> Iterator[tuple[Any, ...]]:
         past, index, turn = session.history_of(history), len(history), Turn(question)
         yield "", [*history, turn], render.chat_messages([*history, turn]), gr.skip()
@@ -283,6 +289,5 @@ def build_app(rag: RAG, *, is_admin: Callable[[str | None], bool] = lambda _: Tr
         if saved:
             saved.connect(demo, panel, turns=turns, chatbot=chatbot, sources=sources,
                           doc_view=doc_view, chat=chat, clears=[clear.click, chatbot.clear])
-        gr.api(api_ask(rag), api_name="ask")
-        gr.api(api_reindex(rag, is_admin), api_name="reindex")
+        endpoints.add_api(rag, h.limiter, is_admin)
     return demo

@@ -19,13 +19,13 @@ from rag.schema import Answer
 log = logging.getLogger("rag")
 
 
-def _open_rag(args: argparse.Namespace, *, progress: bool = False):
+def _open_rag(args: argparse.Namespace, *, progress: bool = False, **extra: str | None):
     """RAG for the CLI: --index alone loads; a corpus (given or default) builds when stale."""
     from rag.pipeline import RAG
 
     corpus = getattr(args, "corpus", None)
     overrides = {"top_k": getattr(args, "top_k", None), "llm": getattr(args, "llm", None),
-                 **_store_overrides(args)}
+                 **_store_overrides(args), **extra}
     if args.index and not corpus:
         return RAG(index_dir=args.index, progress=progress, **overrides)
     return RAG(index_dir=args.index, corpus_dir=corpus, progress=progress, **overrides)
@@ -91,8 +91,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     check_exposure(args.host, SignIn(), args.insecure_no_auth)  # before the slow index load
     for name in ("rag.access", "rag.api"):  # one line per request; questions only if enabled
         logging.getLogger(name).setLevel(logging.INFO)
-    return run(_open_rag(args, progress=True).open(), host=args.host, port=args.port,
-               insecure=args.insecure_no_auth)
+    # A server re-indexes (uploads, /reindex) in a child process unless told otherwise, so
+    # questions keep their latency meanwhile.
+    rag = _open_rag(args, progress=True,
+                    index_process=None if os.environ.get("RAG_INDEX_PROCESS") else "child")
+    return run(rag.open(), host=args.host, port=args.port, insecure=args.insecure_no_auth)
 
 
 def cmd_user(args: argparse.Namespace) -> int:

@@ -36,13 +36,14 @@ _PAGE = {"css": assets.CSS, "js": assets.PAGE_JS, "ssr_mode": False, "pwa": Fals
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
-           max_file_mb: int | None = None) -> str:
+           max_file_mb: int | None = None, queue_size: int | None = None) -> str:
     """Start ``demo`` alone in the background through the queue (``CONCURRENCY`` at once).
 
     Adds the page script and styles, never makes a share link, and refuses uploads over
-    ``max_file_mb`` before they reach the disk. Returns the local URL; ``demo.close()`` stops it.
+    ``max_file_mb`` before they reach the disk; past ``queue_size`` waiting events a new one is
+    refused at once. Returns the local URL; ``demo.close()`` stops it.
     """
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
         max_file_size=f"{max_file_mb}mb" if max_file_mb else None, **_PAGE)
@@ -94,7 +95,7 @@ def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
     from ui.openai_api import install
 
     demo = build_app(rag, is_admin=signin.is_admin, store=store)
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=rag.settings.queue_size)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     install(app, rag, signin)
     max_mb = rag.settings.max_file_mb

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rag.answerers.base import Answerer, Evidence, not_found_message
+from rag.markers import inert
 from rag.schema import Answer, Citation, Passage
 from rag.sentences import sentence_spans
 
@@ -29,9 +30,9 @@ class FakeAnswerer(Answerer):
         else:
             # Two pieces, split inside the sentence, so consumers see real streaming; the
             # marker stays whole in the last piece, as a backend's renumbered stream keeps it.
-            quote = answer.citations[0].quote
-            middle = max(1, len(quote) // 2)
-            yield quote[:middle]
+            quoted = inert(answer.citations[0].quote)
+            middle = max(1, len(quoted) // 2)
+            yield quoted[:middle]
             yield answer.text[middle:]
         yield answer
 
@@ -42,7 +43,9 @@ class FakeAnswerer(Answerer):
         citation = self._first_sentence(top, evidence)
         if citation is None:
             return self._abstain(evidence, "the top passage's paragraph holds no text")
-        return Answer(question=evidence.question, text=f"{citation.quote}[1]", abstained=False,
+        # The quote's own "[2]"-like text is made inert: only the answerer's marker is one.
+        return Answer(question=evidence.question, text=f"{inert(citation.quote)}[1]",
+                      abstained=False,
                       citations=(citation,), related=tuple(evidence.passages),
                       backend=self.name)
 

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from rag.readers.base import Extracted, ReadError, clean_text
 from rag.readers.docx import read_docx
 from rag.readers.html import read_html
+from rag.readers.image import read_image
 from rag.readers.pdf import read_pdf
+from rag.readers.slides import read_pptx
+from rag.readers.tables import read_csv, read_xlsx
 from rag.readers.text import decode_bytes, read_markdown, read_text
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,15 @@ READERS: dict[str, Reader] = {
     ".docx": read_docx,
     ".html": read_html,
     ".htm": read_html,
+    ".pptx": read_pptx,
+    ".xlsx": read_xlsx,
+    ".csv": read_csv,
+    ".png": read_image,
+    ".jpg": read_image,
+    ".jpeg": read_image,
+    ".tif": read_image,
+    ".tiff": read_image,
+    ".bmp": read_image,
 }
 
 

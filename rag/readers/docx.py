@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import io
 
-from rag.readers.base import Extracted, ReadError, missing_library, paragraph_lines
+from rag.readers.archive import archive_library
+from rag.readers.base import Extracted, ReadError, paragraph_lines
 
 
 def read_docx(data: bytes) -> Extracted:
-    try:
-        import docx
-        from docx.table import Table
-    except ImportError as exc:
-        raise missing_library("python-docx", "Word .docx") from exc
+    docx = archive_library("docx", "python-docx", "Word .docx", data,
+                           hint="; an old .doc file must be saved as .docx first")
+    from docx.table import Table
     try:
         document = docx.Document(io.BytesIO(data))
         blocks: list[str] = []

@@ -8,12 +8,16 @@ no required dependencies (pdfplumber needs pdfminer.six and pypdfium2; PyMuPDF i
 binary), BSD-licensed, actively maintained, imports in 0.1 s, and decrypts RC4 and
 empty-password PDFs by itself. It is imported only when the first PDF is read.
 
-A PDF whose pages carry no text (a scan) is refused with a ``ReadError`` that says to OCR it;
-a PDF where only some pages are images is indexed, with a warning naming those pages.
+Decided per page: a page with a usable text layer is read as text; a page without one (a scan)
+or whose text layer decodes to garbage is OCR'd (``rag.ocr``: rendered by pypdfium2, read by
+rapidocr, cached by the file's sha256), so a PDF mixing both works. With OCR off (RAG_OCR=0) a
+PDF with no text on any page is refused with a ``ReadError`` that says to OCR it, and one where
+only some pages are images is indexed with a warning naming those pages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -49,14 +53,49 @@ def read_pdf(data: bytes) -> Extracted:
         raise ReadError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
     if pages and all(error for _, error in pages):
         raise ReadError(f"none of its {len(pages)} page(s) could be read ({pages[0][1]})")
-    text = _assemble([t for t, _ in pages])
+    texts = [t for t, _ in pages]
+    scanned = [n for n, (t, error) in enumerate(pages) if not error and not _usable(t)]
+    ocr_on = _ocr(data, texts, scanned)
+    text = _assemble(texts, ocr_on)
     warnings = [f"page {n} could not be read ({error}); it is not indexed"
                 for n, (_, error) in enumerate(pages, start=1) if error]
-    empty = [n for n, (t, error) in enumerate(pages, start=1) if not t.strip() and not error]
+    empty = [n for n, (t, (_, error)) in enumerate(zip(texts, pages, strict=True), start=1)
+             if not t.strip() and not error]
     if empty:
-        warnings.append(f"page(s) {_ranges(empty)} have no text layer (scanned images?) and are "
-                        "not indexed; OCR the file to include them")
-    return Extracted(text=text, kind="pdf", encoding="pdf", warnings=tuple(warnings))
+        warnings.append(f"page(s) {_ranges(empty)} have no text layer (scanned images?) and "
+                        + ("OCR found no text on them; they are not indexed" if ocr_on else
+                           "are not indexed; turn OCR on (RAG_OCR=1) to include them"))
+    encoding = "pdf+ocr" if ocr_on and len(empty) < len(scanned) else "pdf"
+    return Extracted(text=text, kind="pdf", encoding=encoding, warnings=tuple(warnings))
+
+
+def _usable(text: str) -> bool:
+    """A text layer worth indexing: some text, not mostly undecodable glyphs."""
+    visible = re.sub(r"\s+", "", text)
+    return bool(visible) and len(_GARBLE.findall(visible)) <= 0.3 * len(visible)
+
+
+def _ocr(data: bytes, texts: list[str], scanned: list[int]) -> bool:
+    """OCR the ``scanned`` pages (0-based) into ``texts``; False when OCR is turned off."""
+    if not scanned:
+        return False
+    from rag.ocr import ocr_options, ocr_pages
+    from rag.ocr.images import open_pdf, render_page
+
+    options = ocr_options()
+    if not options.enabled:
+        return False
+    pdf = open_pdf(data)
+    try:
+        found = ocr_pages(hashlib.sha256(data).hexdigest(), scanned,
+                          lambda n: render_page(pdf, n, options.max_pixels),
+                          options=options, label="PDF")
+    finally:
+        pdf.close()
+    for n, text in zip(scanned, found, strict=True):
+        lines = text.split("\n")
+        texts[n] = "\n".join(_drop_page_numbers(lines)).strip("\n") if text else texts[n]
+    return True
 
 
 def _unlock(reader) -> None:
@@ -92,15 +131,19 @@ def _drop_page_numbers(lines: list[str]) -> list[str]:
     return [ln for i, ln in enumerate(lines) if i not in drop]
 
 
-def _assemble(pages: list[str]) -> str:
+def _assemble(pages: list[str], ocr_on: bool) -> str:
     if not pages:
         raise ReadError("the PDF has no pages")
     empty = [n for n, text in enumerate(pages, start=1) if not text.strip()]
+    if len(empty) == len(pages) and ocr_on:
+        raise ReadError(
+            f"no text layer on any of its {len(pages)} page(s), and OCR found no text on them; "
+            "it looks like a scanned or image-only PDF of pictures without readable words")
     if len(empty) == len(pages):
         raise ReadError(
             f"no text layer on any of its {len(pages)} page(s); it looks like a scanned or "
-            "image-only PDF. Run OCR on it first (for example: ocrmypdf -l chi_sim in.pdf "
-            "out.pdf) and index the result"
+            "image-only PDF. Turn OCR on (RAG_OCR=1, or ocr = true in rag.toml) or run OCR on "
+            "it first (for example: ocrmypdf -l chi_sim in.pdf out.pdf) and index the result"
         )
     text = "\n\f".join(pages)  # "\f" opens every page after the first
     visible = re.sub(r"\s+", "", text)

@@ -10,6 +10,7 @@ from rag.config import ConfigError, Settings
 from rag.stores.base import (
     Delta,
     FileContent,
+    IndexCorruptError,
     IndexFormatError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -47,5 +48,6 @@ def open_store(settings: Settings, index_dir: Path) -> Store:
     return factory(settings, Path(index_dir))
 
 
-__all__ = ["STORES", "Delta", "FileContent", "IndexFormatError", "IndexMismatchError",
-           "IndexNotFoundError", "Snapshot", "Store", "StoreError", "open_store"]
+__all__ = ["STORES", "Delta", "FileContent", "IndexCorruptError", "IndexFormatError",
+           "IndexMismatchError", "IndexNotFoundError", "Snapshot", "Store", "StoreError",
+           "open_store"]

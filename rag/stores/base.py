@@ -36,6 +36,11 @@ class IndexFormatError(StoreError):
     """The index is corrupt, partial, or from another format version."""
 
 
+class IndexCorruptError(IndexFormatError):
+    """The index's bytes are damaged (checksum, pointer, missing file): never rebuilt silently;
+    the message names the command that rebuilds it."""
+
+
 class IndexMismatchError(StoreError):
     """The index was built with another embedding model or settings than requested."""
 
@@ -109,6 +114,8 @@ class Store(ABC):
     """
 
     kind: str = ""  # the registry name ("faiss", "milvus")
+    # Whether another process may publish to this store while this one reads it.
+    shared: bool = True
 
     @property
     @abstractmethod

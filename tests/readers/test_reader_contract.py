@@ -9,8 +9,11 @@ made from a seed paragraph is read back, and empty or damaged bytes are refused 
 
 from __future__ import annotations
 
+import csv
+import difflib
 import functools
 import html
+import io
 import random
 import re
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from docmaker import make_docx, make_pdf, wrap
+from docmaker import image_bytes, make_docx, make_pdf, render_page, wrap
 
 from rag.documents import read_document
 from rag.paragraphs import split_paragraphs
@@ -72,6 +75,38 @@ def _html(path: Path, paragraph: str) -> None:
     )
 
 
+def _image(fmt: str) -> Callable[[Path, str], None]:
+    def make(path: Path, paragraph: str) -> None:
+        path.write_bytes(image_bytes(render_page([[TITLE, *wrap(paragraph, 28)]]), fmt))
+    return make
+
+
+def _pptx(path: Path, paragraph: str) -> None:
+    pptx = pytest.importorskip("pptx")
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+    slide.shapes.title.text = TITLE
+    box = slide.shapes.add_textbox(Inches(1), Inches(2), Inches(8), Inches(4))
+    box.text_frame.text = paragraph
+    deck.save(str(path))
+
+
+def _xlsx(path: Path, paragraph: str) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.append(["标题", "内容"])
+    book.active.append([TITLE, paragraph])
+    book.save(path)
+
+
+def _csv(path: Path, paragraph: str) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["标题", "内容"], [TITLE, paragraph]])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
 @dataclass(frozen=True)
 class Format:
     """How to make a real file of a format, and what reading it must report."""
@@ -80,6 +115,8 @@ class Format:
     kind: str
     # A binary container: cutting the file short must be refused, not read as text.
     binary: bool = False
+    # Read by OCR: characters may differ slightly (at most 2% edits, see _close_enough).
+    ocr: bool = False
 
 
 MAKERS: dict[str, Format] = {
@@ -90,6 +127,12 @@ MAKERS: dict[str, Format] = {
     ".docx": Format(_docx, "docx", binary=True),
     ".html": Format(_html, "html"),
     ".htm": Format(_html, "html"),
+    ".pptx": Format(_pptx, "pptx", binary=True),
+    ".xlsx": Format(_xlsx, "xlsx", binary=True),
+    ".csv": Format(_csv, "csv"),
+    **{suffix: Format(_image(fmt), "image", binary=True, ocr=True) for suffix, fmt in [
+        (".png", "PNG"), (".jpg", "JPEG"), (".jpeg", "JPEG"), (".tif", "TIFF"),
+        (".tiff", "TIFF"), (".bmp", "BMP")]},
 }
 SUFFIXES = sorted(READERS)
 BINARY = [s for s in SUFFIXES if s in MAKERS and MAKERS[s].binary]
@@ -126,11 +169,26 @@ def test_a_real_file_reads_back_its_paragraph(tmp_path: Path, suffix: str) -> No
     assert isinstance(extracted, Extracted)
     # Modulo whitespace: formats differ in where they break lines, not in the characters.
     text = _SPACE.sub("", extracted.text)
-    assert _SPACE.sub("", seed_paragraph()) in text
-    assert TITLE in text
+    if MAKERS[suffix].ocr:
+        assert _close_enough(text, _SPACE.sub("", TITLE + seed_paragraph()))
+    else:
+        assert _SPACE.sub("", seed_paragraph()) in text
+        assert TITLE in text
     assert extracted.kind == MAKERS[suffix].kind
     assert extracted.encoding
     assert not _CONTROL.findall(extracted.text)
+
+
+def _close_enough(got: str, want: str, rate: float = 0.02) -> bool:
+    """OCR output within ``rate`` character edits of the text drawn (full-width punctuation
+    for half-width counts as the same character)."""
+    norm = str.maketrans("()，：；", "（）,:;")
+    matcher = difflib.SequenceMatcher(None, want.translate(norm), got.translate(norm),
+                                      autojunk=False)
+    edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in matcher.get_opcodes()
+                if op != "equal")
+    assert edits <= rate * len(want), (edits, got)
+    return True
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

@@ -41,7 +41,8 @@ def test_pdf_wrapped_lines_become_whole_paragraphs_with_pages(tmp_path):
     assert [p.page for p in paragraphs] == [1, 1, 1, 2]  # P3 starts on page 1
 
 
-def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog):
+def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("RAG_OCR", "0")  # OCR on: tests/readers/test_ocr.py
     make_pdf(tmp_path / "scan.pdf", [[], []])
     (tmp_path / "good.txt").write_text(P1, encoding="utf-8")
     skipped: list[Skipped] = []
@@ -54,7 +55,9 @@ def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog):
     assert "scan.pdf" in caplog.text and "scanned" in caplog.text
 
 
-def test_partly_scanned_pdf_keeps_text_pages_and_names_the_others(tmp_path, caplog):
+def test_partly_scanned_pdf_keeps_text_pages_and_names_the_others(tmp_path, caplog,
+                                                                   monkeypatch):
+    monkeypatch.setenv("RAG_OCR", "0")
     make_pdf(tmp_path / "mixed.pdf", [["第一页有文字。"], [], ["第三页也有文字。"]])
     with caplog.at_level(logging.WARNING):
         doc, paragraphs = _read_one(tmp_path)
@@ -159,7 +162,8 @@ def test_markup_inside_html_text_stays_plain_text():
 
 def test_registry_and_suffixes():
     assert set(SUPPORTED_SUFFIXES) == {".txt", ".md", ".markdown", ".pdf", ".docx", ".html",
-                                       ".htm"}
+                                       ".htm", ".pptx", ".xlsx", ".csv", ".png", ".jpg",
+                                       ".jpeg", ".tif", ".tiff", ".bmp"}
     assert reader_for("REPORT.PDF") is read_pdf
     assert reader_for("old.doc") is None and reader_for(".pdf") is None
     with pytest.raises(ReadError, match="unsupported file type"):
@@ -201,3 +205,35 @@ def test_citations_from_ask_carry_doc_and_page(mixed_rag, question, doc, page):
     first = answer.citations[0]
     assert (first.doc, first.page) == (doc, page)
     assert mixed_rag.manifest["documents"] == 3
+
+
+def test_docx_zip_bomb_is_refused_without_inflating_it(tmp_path):
+    """A .docx whose word/document.xml inflates to 600 MB: refused from the zip directory, with
+    the limit and how to raise it; the child process reading it stays far below that."""
+    import subprocess
+    import sys
+    import zipfile
+
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        with z.open("word/document.xml", "w", force_zip64=True) as fh:
+            block = b"<w:t>" + b"0" * (1 << 20)
+            for _ in range(600):
+                fh.write(block)
+    assert bomb.stat().st_size < 5 * 2**20
+    # Peak memory from VmHWM: ru_maxrss would include the forking test process's own peak.
+    code = ("import re, sys\nfrom pathlib import Path\n"
+            "from rag.documents import Skipped, read_document\n"
+            "skipped = []\np = Path(sys.argv[1])\n"
+            "assert read_document(p, p.parent, skipped=skipped) is None\n"
+            "print(skipped[0].reason)\n"
+            "status = Path('/proc/self/status').read_text()\n"
+            "print(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reason, peak_kb = proc.stdout.strip().splitlines()[-2:]
+    assert "unpacks to 600 MB, over the 500 MB limit" in reason
+    assert "RAG_MAX_UNPACKED_MB=601" in reason
+    assert int(peak_kb) < 400 * 1024  # nothing close to the unpacked size was ever held

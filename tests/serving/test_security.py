@@ -75,7 +75,7 @@ def test_the_http_reindex_needs_an_admin_key(server, seed_rag):
 
 def test_uploads_need_an_admin_account(seed_rag, signin, tmp_path):
     from ui.app import ChatHandlers
-    from ui.gradio_api import ADMIN_ONLY
+    from ui.endpoints import ADMIN_ONLY
 
     doc = tmp_path / "new.md"
     doc.write_text("# 新文件\n\n一段新的文字。", encoding="utf-8")

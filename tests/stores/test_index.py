@@ -14,7 +14,12 @@ from conftest import ROOT, SEEDS
 from rag.documents import CorpusError
 from rag.keyword import KeywordIndex
 from rag.pipeline import RAG
-from rag.stores import IndexFormatError, IndexMismatchError, IndexNotFoundError
+from rag.stores import (
+    IndexCorruptError,
+    IndexFormatError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
 from rag.stores.faiss.build import CURRENT, current_build
 
 
@@ -93,7 +98,7 @@ def test_failed_build_leaves_previous_index_usable(corpus, tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         RAG(index_dir=idx, corpus_dir=corpus).open()
     assert (idx / CURRENT).read_text() == before
-    assert sorted(p.name for p in idx.glob("build-*")) == [before]
+    assert sorted(p.name for p in idx.glob("build-*")) == [current_build(idx).name]
     data = load_index(idx)
     assert "c.txt" not in data.manifest["files"]
 
@@ -131,22 +136,51 @@ def test_load_only_errors_say_how_to_fix(corpus, tmp_path):
         RAG(index_dir=idx, embed_model="BAAI/bge-small-zh-v1.5").open()
 
     build = current_build(idx)
-    manifest = json.loads((build / "manifest.json").read_text())
-    (build / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    original = (build / "manifest.json").read_bytes()
+    manifest = json.loads(original)
+    _republish_manifest(idx, {**manifest, "format_version": 99})  # an index of another format
     with pytest.raises(IndexFormatError, match="format version 99.*--rebuild"):
         RAG(index_dir=idx).open()
-    (build / "manifest.json").write_text(json.dumps(manifest))
+    _republish_manifest(idx, manifest)
     records = build / "records.sqlite"
     data = bytearray(records.read_bytes())
     data[len(data) // 2] ^= 0xFF  # flip one byte: same size, wrong checksum
     records.write_bytes(bytes(data))
-    with pytest.raises(IndexFormatError, match="records.sqlite.*checksum mismatch.*--rebuild"):
+    with pytest.raises(IndexCorruptError, match="records.sqlite.*checksum mismatch.*--rebuild"):
         RAG(index_dir=idx).open()
     records.write_bytes(bytes(data[:100]))
-    with pytest.raises(IndexFormatError, match="missing or truncated"):
+    with pytest.raises(IndexCorruptError, match="missing or truncated"):
         RAG(index_dir=idx).open()
-    # With the corpus at hand the broken index is simply rebuilt.
-    assert RAG(index_dir=idx, corpus_dir=corpus).open().manifest["chunks"] > 0
+    # Even with the corpus at hand a damaged index is not silently rebuilt...
+    with pytest.raises(IndexCorruptError, match="--rebuild"):
+        RAG(index_dir=idx, corpus_dir=corpus).open()
+    # ...but rebuilt when asked to.
+    assert RAG(index_dir=idx, corpus_dir=corpus, rebuild=True).open().manifest["chunks"] > 0
+
+
+def test_a_flipped_byte_in_the_manifest_or_pointer_is_named(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    RAG(index_dir=idx, corpus_dir=corpus).open()
+    manifest = current_build(idx) / "manifest.json"
+    data = bytearray(manifest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    manifest.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="manifest.json is corrupt.*--rebuild"):
+        RAG(index_dir=idx).open()
+    (idx / CURRENT).write_bytes(b"\x00garbage")
+    with pytest.raises(IndexCorruptError, match="pointer .*CURRENT is corrupt.*--rebuild"):
+        RAG(index_dir=idx, corpus_dir=corpus).open()
+    assert RAG(index_dir=idx, corpus_dir=corpus, rebuild=True).open().manifest["chunks"] > 0
+
+
+def _republish_manifest(idx, manifest: dict) -> None:
+    """Rewrite the live build's manifest and the pointer's digest of it (a consistent index)."""
+    import hashlib
+
+    build = current_build(idx)
+    raw = json.dumps(manifest).encode("utf-8")
+    (build / "manifest.json").write_bytes(raw)
+    (idx / CURRENT).write_text(f"{build.name} sha256:{hashlib.sha256(raw).hexdigest()}\n")
 
 
 def test_empty_or_missing_corpus_is_refused(tmp_path):

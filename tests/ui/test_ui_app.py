@@ -30,7 +30,8 @@ class RecordingRAG:
         self.calls: list[dict] = []
         self.error = error
         self.closed = False
-        self.settings = SimpleNamespace(top_k=5, llm="extractive", llm_model="", max_file_mb=5)
+        self.settings = SimpleNamespace(top_k=5, llm="extractive", llm_model="", max_file_mb=5,
+                                        max_requests_per_client=4, queue_size=None)
         self.manifest = {"embed_model": "m", "documents": 1, "paragraphs": 3, "chunks": 2}
         self.version = "build-test"
         self.index_dir = Path("/tmp/index")

@@ -40,11 +40,15 @@ class FaissStore(Store):
         return build_lock(self.index_dir)
 
     def open(self) -> FaissSnapshot:
+        """The build ``CURRENT`` names now (loaded once; a build another process published is
+        picked up at the next call: the pointer is a few bytes to read)."""
+        pointer = build.read_pointer(self.index_dir)
         with self._lock:
-            if self._live is None:
+            live = self._live
+            if live is None or pointer is None or live.path != pointer[0]:
                 folder, manifest = build.read_build(self.index_dir, FORMAT_VERSION)
-                self._live = FaissSnapshot(folder, manifest)
-            return self._live
+                live = self._live = FaissSnapshot(folder, manifest)
+            return live
 
     def settings_change(self, manifest: dict[str, Any], settings: Settings) -> str | None:
         if manifest.get("faiss_index", AUTO) != settings.faiss_index:
@@ -61,11 +65,7 @@ class FaissStore(Store):
 
     def commit(self, staged: Path) -> FaissSnapshot:
         build.commit(self.index_dir, staged)
-        folder, manifest = build.read_build(self.index_dir, FORMAT_VERSION)
-        snapshot = FaissSnapshot(folder, manifest)
-        with self._lock:
-            self._live = snapshot
-        return snapshot
+        return self.open()
 
     def _assemble(self, delta: Delta) -> tuple[list[Paragraph], list[Chunk], np.ndarray]:
         """Every file's paragraphs, chunks and vectors in ``delta.files`` order: new content

@@ -19,7 +19,14 @@ from rag.config import Settings
 from rag.stores.base import Delta, IndexNotFoundError, Store
 from rag.stores.lock import build_lock
 from rag.stores.milvus import writer
-from rag.stores.milvus.client import MilvusStoreError, Names, connect, default_uri, forget
+from rag.stores.milvus.client import (
+    MilvusStoreError,
+    Names,
+    connect,
+    default_uri,
+    forget,
+    is_local,
+)
 from rag.stores.milvus.layout import ANALYZERS, dense_index_type, read_manifest, read_pointer
 from rag.stores.milvus.snapshot import MilvusSnapshot
 
@@ -40,6 +47,8 @@ class MilvusStore(Store):
         self.name = settings.milvus_collection
         self.names = Names(self.name)
         self.analyzer = settings.milvus_analyzer
+        # A Milvus Lite file is opened by one process at a time; a server by any number.
+        self.shared = not is_local(self.uri)
         self._snapshot: MilvusSnapshot | None = None
         self._lock = threading.Lock()
 
