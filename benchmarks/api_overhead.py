@@ -89,7 +89,8 @@ def main() -> None:
     from ui.auth import SignIn
     from ui.serve import start
 
-    rag = RAG(index_dir=args.index, corpus_dir=SEEDS).open()
+    # 8 clients share one key: allow them all in flight (the default is 4 per key).
+    rag = RAG(index_dir=args.index, corpus_dir=SEEDS, max_requests_per_client=8).open()
     server = start(rag, port=0, signin=SignIn({"RAG_API_KEYS": KEY, "RAG_RATE_LIMIT": "100000"}),
                    store=ConversationStore(WORK / "api-conversations.sqlite"))
     questions = [row["question"] for row in load_qa()] * args.rounds

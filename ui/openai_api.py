@@ -24,12 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from rag.answerers import SELECTABLE
 from rag.answerers.llm import LLMError
 from rag.errors import RAGError
+from rag.question import QuestionTimeout
 from rag.schema import Answer
 from rag.stores.base import StoreError
 from rag.tokens import count_tokens
 from ui.auth import Principal, SignIn
 from ui.chat_request import APIError, ChatRequest, parse_chat_request
 from ui.guard import client_of
+from ui.limits import ClientLimiter, TooManyRequests
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -62,6 +64,10 @@ def _usage(request: ChatRequest, text: str) -> dict[str, int]:
 
 def error_status(exc: Exception) -> APIError:
     """The HTTP error for an exception from the library (its message is meant for users)."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, QuestionTimeout):
+        return APIError(504, str(exc), "server_error", "timeout")
     if isinstance(exc, StoreError):
         return APIError(503, str(exc), "server_error", "index_unavailable")
     if isinstance(exc, ValueError) and isinstance(exc, RAGError):
@@ -79,6 +85,7 @@ class ChatAPI:
 
     def __init__(self, rag: RAG, signin: SignIn) -> None:
         self.rag, self.signin = rag, signin
+        self.limiter = ClientLimiter(rag.settings.max_requests_per_client)
         self.log_questions = os.environ.get("RAG_LOG_QUESTIONS", "").lower() in ("1", "true")
 
     def principal(self, request: Request) -> Principal:
@@ -124,24 +131,32 @@ class ChatAPI:
         log.info("chat %s model=%s stream=%s turns=%d%s", principal.name, req.model, req.stream,
                  len(req.history) // 2, f" question={req.question!r}" if self.log_questions
                  else "")
-        items = self.rag.ask_stream(req.question, req.top_k, history=req.history, llm=req.llm,
-                                    **({"model": req.llm_model} if req.llm_model else {}))
+        hold = _hold(self.limiter, principal.name)  # per key: many users may share an address
         try:
+            next(hold)  # one of this client's request slots, given back by hold.close()
+        except TooManyRequests as exc:
+            raise APIError(429, str(exc), "rate_limit_error", "too_many_requests") from None
+        streaming = False
+        try:
+            items = self.rag.ask_stream(req.question, req.top_k, history=req.history,
+                                        llm=req.llm,
+                                        **({"model": req.llm_model} if req.llm_model else {}))
             first = await run_in_threadpool(next, items)
+            if req.stream:
+                streaming = True  # the stream gives the slot back when it ends
+                return StreamingResponse(self._events(req, first, items, hold),
+                                         media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache",
+                                                  "X-Accel-Buffering": "no"})
+            answer = first if isinstance(first, Answer) else None
+            if answer is None:
+                answer = await run_in_threadpool(_final, items)
+            return self._completion(req, answer)
         except Exception as exc:
             raise error_status(exc) from None
-        if req.stream:
-            return StreamingResponse(self._events(req, first, items),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache",
-                                              "X-Accel-Buffering": "no"})
-        answer = first if isinstance(first, Answer) else None
-        if answer is None:
-            try:
-                answer = await run_in_threadpool(_final, items)
-            except Exception as exc:
-                raise error_status(exc) from None
-        return self._completion(req, answer)
+        finally:
+            if not streaming:
+                hold.close()
 
     def _completion(self, req: ChatRequest, answer: Answer) -> dict[str, Any]:
         extra = rag_object(self.rag, answer)
@@ -153,7 +168,14 @@ class ChatAPI:
                              "finish_reason": "stop"}],
                 "usage": _usage(req, answer.text), "rag": extra}
 
-    def _events(self, req: ChatRequest, first: str | Answer,
+    def _events(self, req: ChatRequest, first: str | Answer, items: Iterator[str | Answer],
+                hold: Iterator[None]) -> Iterator[str]:
+        try:
+            yield from self._stream(req, first, items)
+        finally:
+            hold.close()
+
+    def _stream(self, req: ChatRequest, first: str | Answer,
                 items: Iterator[str | Answer]) -> Iterator[str]:
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": req.model, "system_fingerprint": None}
@@ -203,6 +225,12 @@ class ChatAPI:
         except Exception as exc:  # the index cannot be read: not healthy, whatever the cause
             log.warning("health check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)
+
+
+def _hold(limiter: ClientLimiter, client: str) -> Iterator[None]:
+    """Takes a slot on the first ``next``; ``close()`` (or garbage collection) gives it back."""
+    with limiter.slot(client):
+        yield
 
 
 def _final(items: Iterator[str | Answer]) -> Answer:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from rag.pipeline import RAG
+    from ui.openai_api import ChatAPI
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Server:
 
     url: str
     demo: gr.Blocks
+    api: ChatAPI
     store: ConversationStore
     server: uvicorn.Server
     thread: threading.Thread
@@ -88,8 +90,8 @@ def conversation_store(rag: RAG) -> ConversationStore:
 
 
 def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
-                 host: str, port: int) -> tuple[Any, gr.Blocks]:
-    """The ASGI app (Guard -> FastAPI: API routes + the page) and the page's Blocks."""
+                 host: str, port: int) -> tuple[Any, gr.Blocks, ChatAPI]:
+    """The ASGI app (Guard -> FastAPI: API routes + the page), the page, the API handlers."""
     from fastapi import FastAPI
 
     from ui.openai_api import install
@@ -97,14 +99,14 @@ def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
     demo = build_app(rag, is_admin=signin.is_admin, store=store)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=rag.settings.queue_size)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    install(app, rag, signin)
+    api = install(app, rag, signin)
     max_mb = rag.settings.max_file_mb
     gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port,
                         auth=signin.password if signin.users else None,
                         auth_message="文档问答 · RAG chat: sign in",
                         max_file_size=f"{max_mb}mb" if max_mb else None, **_PAGE)
     hosts = allowed_hosts(host, os.environ.get("RAG_ALLOWED_HOSTS", ""))
-    return Guard(app, hosts=hosts, signin=signin), demo
+    return Guard(app, hosts=hosts, signin=signin), demo, api
 
 
 def start(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool = False,
@@ -115,7 +117,7 @@ def start(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool
     signin = signin or SignIn()
     check_exposure(host, signin, insecure)
     store = store or conversation_store(rag)
-    app, demo = build_server(rag, signin, store, host=host, port=port)
+    app, demo, api = build_server(rag, signin, store, host=host, port=port)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
@@ -127,7 +129,7 @@ def start(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool
         time.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return Server(f"http://{shown}:{bound}/", demo, store, server, thread)
+    return Server(f"http://{shown}:{bound}/", demo, api, store, server, thread)
 
 
 def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> int:

@@ -152,6 +152,7 @@ def test_concurrent_clients_each_get_their_own_answer(server, seed_rag):
         t.join(timeout=120)
     assert {i: got.get(i) for i in range(len(questions))} == {
         i: expected[q] for i, q in enumerate(questions)}
+    assert server.api.limiter._in_flight == {}  # every request slot given back
 
 
 def test_a_key_over_its_rate_limit_gets_429(server, signin):
@@ -165,6 +166,19 @@ def test_a_key_over_its_rate_limit_gets_429(server, signin):
         assert _error(response, 429, "rate_limit_exceeded") and response.headers["retry-after"]
     finally:
         signin.per_key.limit = limit
+
+
+def test_a_client_over_its_requests_in_flight_gets_429(server):
+    api = server.api
+    per_client, api.limiter.per_client = api.limiter.per_client, 0
+    try:
+        for stream in (False, True):
+            with pytest.raises(openai.RateLimitError, match="requests in progress"):
+                _client(server).chat.completions.create(
+                    model="rag", stream=stream, messages=[{"role": "user", "content": "问"}])
+    finally:
+        api.limiter.per_client = per_client
+    assert api.limiter._in_flight == {}  # every slot given back, streams included
 
 
 def test_failed_sign_ins_are_throttled_per_address(server):
