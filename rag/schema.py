@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -147,6 +147,18 @@ class Answer(_JSONReady):
     backend: str = "extractive"
     notice: str | None = None
     invalid_citations: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The inverse of ``to_dict`` (a saved answer, with its citations and related)."""
+        citations = tuple(Citation(**{**c, "lines": tuple(c["lines"])})
+                          for c in data.get("citations", ()))
+        related = tuple(Passage(**{**p, "lines": tuple(p["lines"]),
+                                   "paragraphs": tuple(p["paragraphs"])})
+                        for p in data.get("related", ()))
+        known = {f.name for f in fields(cls)} - {"citations", "related"}
+        return cls(**{k: v for k, v in data.items() if k in known}, citations=citations,
+                   related=related)
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,10 +18,13 @@ from rag import basefiles
 from rag.bases import DEFAULT
 from rag.errors import RAGError
 from ui import panels
-from ui.app import _PROGRESS, ChatHandlers, _error_message
+from ui.endpoints import ADMIN_ONLY
+from ui.handlers import _PROGRESS, ChatHandlers, _error_message
 from ui.render import attr, text_html
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rag.multi import Library
     from rag.pipeline import RAG
 
@@ -52,8 +55,9 @@ def files_html(name: str, files: Sequence[basefiles.FileStatus] | None,
 class KBChat(ChatHandlers):
     """Chat handlers over a ``Library``: each session asks the bases it selected."""
 
-    def __init__(self, rag: RAG, library: Library) -> None:
-        super().__init__(rag)
+    def __init__(self, rag: RAG, library: Library,
+                 is_admin: Callable[[str | None], bool] = lambda _: True) -> None:
+        super().__init__(rag, is_admin)
         self.library = library
         multi = getattr(rag, "names", None)
         self.initial: list[str] = list(multi) if multi else [rag.kb or DEFAULT]
@@ -103,8 +107,14 @@ class KBChat(ChatHandlers):
         names = self.library.names()
         return gr.update(choices=names), gr.update(choices=names, value=value)
 
-    def create(self, name: str) -> tuple[Any, ...]:
+    def _admin(self, request: gr.Request | None) -> None:
+        """Changing bases and their files is for admins (when the page has sign-in)."""
+        if not self.is_admin(getattr(request, "username", None)):
+            raise gr.Error(ADMIN_ONLY)
+
+    def create(self, name: str, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Create an empty base (its corpus under the bases folder) and manage it."""
+        self._admin(request)
         try:
             base = self.library.create((name or "").strip())
         except (RAGError, OSError) as exc:
@@ -112,7 +122,9 @@ class KBChat(ChatHandlers):
         return (*self._bases(base.name), *self.files(base.name),
                 _status(f"已创建 created {base.name}; upload files to index them"), "")
 
-    def delete_base(self, name: str, confirm: bool) -> tuple[Any, ...]:
+    def delete_base(self, name: str, confirm: bool, request: gr.Request | None = None
+                    ) -> tuple[Any, ...]:
+        self._admin(request)
         if not confirm:
             return (gr.skip(),) * 4 + (_status("勾选确认 · Tick “confirm” to delete a base."),
                                         gr.skip())
@@ -126,8 +138,9 @@ class KBChat(ChatHandlers):
         self.initial = self.initial or [DEFAULT]
         return (*self._bases(None), *self.files(""), _status(f"已删除 deleted {name}"), False)
 
-    def upload_to(self, name: str, paths: list[str] | None,
-               progress: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
+    def upload_to(self, name: str, paths: list[str] | None, progress: gr.Progress = _PROGRESS,
+                  request: gr.Request | None = None) -> tuple[Any, ...]:
+        self._admin(request)
         if not name or not paths:
             return gr.skip(), gr.skip(), _status("先选知识库和文件 · Pick a base and files."), None
         report = basefiles.add_documents(
@@ -149,11 +162,14 @@ class KBChat(ChatHandlers):
         done = "已删除 removed" if verb == "remove" else "已重新解析 re-parsed"
         return (*self.files(name), _status(f"{done} {file}"))
 
-    def remove(self, name: str, file: str, progress: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
+    def remove(self, name: str, file: str, progress: gr.Progress = _PROGRESS,
+               request: gr.Request | None = None) -> tuple[Any, ...]:
+        self._admin(request)
         return self._change("remove", name, file, progress)
 
-    def reparse(self, name: str, file: str, progress: gr.Progress = _PROGRESS
-                ) -> tuple[Any, ...]:
+    def reparse(self, name: str, file: str, progress: gr.Progress = _PROGRESS,
+                request: gr.Request | None = None) -> tuple[Any, ...]:
+        self._admin(request)
         return self._change("reparse", name, file, progress)
 
     def download(self, name: str, file: str) -> tuple[Any, str]:

@@ -102,8 +102,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from rag.multi import Library
-    from ui.serve import run
+    from ui.auth import SignIn
+    from ui.serve import check_exposure, run
 
+    check_exposure(args.host, SignIn(), args.insecure_no_auth)  # before the slow index load
+    for name in ("rag.access", "rag.api"):  # one line per request; questions only if enabled
+        logging.getLogger(name).setLevel(logging.INFO)
     # A server re-indexes (uploads, /reindex) in a child process unless told otherwise, so
     # questions keep their latency meanwhile.
     background = None if os.environ.get("RAG_INDEX_PROCESS") else "child"
@@ -115,12 +119,60 @@ def cmd_chat(args: argparse.Namespace) -> int:
     else:
         rag = _open_rag(args, progress=True, index_process=background).open()
         library = Library(default=rag)
-    return run(rag, host=args.host, port=args.port, library=library)
+    return run(rag, host=args.host, port=args.port, library=library,
+               insecure=args.insecure_no_auth)
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Print (or append to a users file) ``name:HASH[:admin]`` for a page account."""
+    import getpass
+
+    from ui.auth import hash_password
+
+    password = os.environ.get("RAG_NEW_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+    if len(password) < 8:
+        raise RAGError("a password needs at least 8 characters")
+    line = f"{args.name}:{hash_password(password)}{':admin' if args.admin else ''}\n"
+    if not args.file:
+        print(line, end="")
+        return 0
+    fd = os.open(args.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(line)
+    print(f"added {args.name}{' (admin)' if args.admin else ''} to {args.file}")
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from ui.auth import new_key
+
+    print(new_key() + (":admin" if args.admin else ""))
+    return 0
+
+
+def _export_feedback(args: argparse.Namespace) -> int:
+    from rag.conversations import FILE_NAME, ConversationStore
+    from rag.evaluation.feedback import export_feedback
+
+    folder = os.environ.get("RAG_DATA_DIR") or args.index or "index"
+    path = os.path.join(folder, FILE_NAME)
+    if not os.path.isfile(path):
+        raise RAGError(f"no saved feedback at {path}; give --index or set RAG_DATA_DIR")
+    rating = {"up": 1, "down": -1, "all": None}[args.rating]
+    store = ConversationStore(path)
+    try:
+        count = export_feedback(store, args.export_feedback, rating=rating)
+    finally:
+        store.close()
+    print(f"wrote {count} rated question(s) to {args.export_feedback}; correct 'answers' and "
+          "'evidence' by hand, then add the rows to a Q&A file")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation.command import compare, run
 
+    if args.export_feedback:
+        return _export_feedback(args)
     if args.compare:
         return compare(args.compare)
     overrides = {"top_k": args.top_k, "llm": args.llm, **_store_overrides(args)}
@@ -172,7 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve a non-loopback host without sign-in (anyone may upload)")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("user", help="make a page account line (name:scrypt-hash[:admin])")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true", help="may upload and re-index")
+    p.add_argument("--file", help="append to this users file (created 0600), e.g. users.txt")
+    p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("key", help="print a new random API key (for RAG_API_KEYS_FILE)")
+    p.add_argument("--admin", action="store_true")
+    p.set_defaults(func=cmd_key)
 
     p = sub.add_parser("eval", help="score retrieval, answers, citations and abstention")
     p.add_argument("qa_file", nargs="?", default=None, help="Q&A JSONL (default: "
@@ -180,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--out", default=None, help="report folder (default: eval/out)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="diff two report.json files")
+    p.add_argument("--export-feedback", metavar="FILE", help="write the answers rated on the "
+                   "page as a Q&A JSONL to correct by hand (from INDEX/conversations.sqlite)")
+    p.add_argument("--rating", choices=("all", "up", "down"), default="all",
+                   help="with --export-feedback: which ratings (default all)")
     p.set_defaults(func=cmd_eval)
     kb_cli.add_parser(sub)
     return parser

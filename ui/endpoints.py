@@ -1,8 +1,10 @@
 """The page's HTTP API beside the page (``gradio_client`` and plain HTTP): ``/ask`` and
-``/reindex``, each bounded per client by the ``ClientLimiter``."""
+``/reindex``, each bounded per client by the ``ClientLimiter``. With page accounts
+(``RAG_USERS_FILE``) only an ``admin`` user may call ``/reindex``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from rag.multi import Library
     from rag.pipeline import RAG
 
+ADMIN_ONLY = "需要管理员权限 · Only an admin may do this."
+
 
 def client_of(request: gr.Request | None) -> str | None:
     """Who is asking: the caller's address (a browser session's hash when there is none)."""
@@ -23,9 +27,10 @@ def client_of(request: gr.Request | None) -> str | None:
     return host or request.session_hash
 
 
-def add_api(rag: RAG, limiter: ClientLimiter, library: Library | None = None) -> None:
-    """Register ``/ask`` and ``/reindex`` on the Blocks being built; with a ``library``
-    (``rag.multi.Library``) ``/ask`` also takes ``kb``."""
+def add_api(rag: RAG, limiter: ClientLimiter, library: Library | None = None,
+            is_admin: Callable[[str | None], bool] = lambda _: True) -> None:
+    """Register ``/ask`` and ``/reindex`` (for ``is_admin(username)``) on the Blocks being
+    built; with a ``library`` (``rag.multi.Library``) ``/ask`` also takes ``kb``."""
 
     def answer(question: str, top_k: object, kb: str, request: gr.Request | None
                ) -> dict[str, Any]:
@@ -54,6 +59,8 @@ def add_api(rag: RAG, limiter: ClientLimiter, library: Library | None = None) ->
         Concurrent calls share one build, and nothing is built when nothing changed. With
         several replicas on one Milvus store, one replica updates and the others follow.
         """
+        if not is_admin(getattr(request, "username", None)):
+            raise gr.Error(ADMIN_ONLY)
         if rag.corpus_dir is None:
             raise gr.Error("this app has no corpus folder to re-read; start it with --corpus DIR")
         try:

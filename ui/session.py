@@ -27,6 +27,7 @@ class Turn:
     answer: Answer | None = None
     status: TurnStatus = "streaming"
     error: str = ""
+    saved: int | None = None  # its position in the saved conversation, once saved
 
 
 @dataclass(frozen=True)

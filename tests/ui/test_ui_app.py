@@ -31,6 +31,7 @@ class RecordingRAG:
         self.closed = False
         self.settings = Settings(top_k=5, llm="extractive", llm_model="", max_file_mb=5)
         self.manifest = {"embed_model": "m", "documents": 1, "paragraphs": 3, "chunks": 2}
+        self.version = "build-test"
         self.index_dir = Path("/tmp/index")
         self.location = str(self.index_dir)
 
@@ -180,16 +181,17 @@ def test_handlers_receive_the_session(app_module):
         assert is_special_typed_parameter("request", get_type_hints(fn)), fn.__name__
 
 
-def test_run_serves_on_the_given_port_until_closed(app_module, monkeypatch, capsys):
+def test_run_serves_on_the_given_port_until_closed(app_module, monkeypatch, capsys, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     import ui.serve
 
-    built = []
-    real_build = app_module.build_app
-    monkeypatch.setattr(ui.serve, "build_app", lambda rag: built.append(real_build(rag))
-                        or built[-1])
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path))  # the conversations file
+    started = []
+    real_start = ui.serve.start
+    monkeypatch.setattr(ui.serve, "start", lambda rag, **kw: started.append(
+        real_start(rag, **kw)) or started[-1])
     outcome: list[object] = []
 
     def serve():
@@ -208,10 +210,12 @@ def test_run_serves_on_the_given_port_until_closed(app_module, monkeypatch, caps
         printed += capsys.readouterr().out
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
         assert response.status == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+        assert response.status == 200  # the API on the same port
     assert thread.is_alive()  # run() blocks while serving
-    built[0].close()
+    started[0].server.should_exit = True  # what Ctrl-C does
     thread.join(timeout=10)
-    assert outcome == [0]
+    assert outcome == [0] and (tmp_path / "conversations.sqlite").is_file()
 
 
 def test_chosen_model_reaches_the_answerer(app_module):

@@ -1,0 +1,3 @@
+"""Serving tests: the API, sign-in, saved conversations.
+
+A package, so that its conftest does not shadow tests/conftest.py."""
