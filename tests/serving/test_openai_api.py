@@ -15,7 +15,7 @@ from serving.accounts import ADMIN_KEY, USER_KEY
 
 Q_CHAIRMAN = "太阳纸业的董事长是谁？"
 Q_INDUSTRIES = "兖州区正在培育哪三个千亿级产业？"
-CITATION_KEYS = {"n", "doc", "paragraph", "lines", "text", "quote", "score", "page"}
+CITATION_KEYS = {"n", "doc", "paragraph", "lines", "text", "quote", "score", "page", "kb"}
 
 
 def _client(server, key: str = USER_KEY) -> openai.OpenAI:
@@ -203,6 +203,13 @@ def test_page_logins_count_as_failed_sign_ins(server):
 
 def test_a_key_never_reaches_logs_or_error_messages(server, caplog):
     caplog.set_level(logging.DEBUG)
+    # The access and API loggers are read directly: tests that ran earlier in the session may
+    # have reconfigured logging (levels, disabled loggers) in ways a served process never sees.
+    for name in ("rag.access", "rag.api"):
+        own = logging.getLogger(name)
+        own.disabled = False
+        own.setLevel(logging.INFO)
+        own.addHandler(caplog.handler)
     wrong = "sk-wrong-secret-do-not-log-123"
     bodies = [httpx.get(server.url + "v1/models", headers={"Authorization": f"Bearer {wrong}"}
                         ).text]
@@ -214,6 +221,8 @@ def test_a_key_never_reaches_logs_or_error_messages(server, caplog):
                              headers={"Authorization": f"Bearer {USER_KEY}"},
                              json={"model": "rag", "messages": [
                                  {"role": "user", "content": Q_CHAIRMAN}]}).text)
+    for name in ("rag.access", "rag.api"):
+        logging.getLogger(name).removeHandler(caplog.handler)
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert "GET /v1/models 401" in caplog.text and "POST /v1/chat/completions 200" in logged
     for secret in (wrong, USER_KEY, ADMIN_KEY):
