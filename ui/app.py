@@ -54,8 +54,9 @@ EXAMPLES = [
     "太阳纸业的董事长是谁？",
     "自动浇注生产线的照片是谁拍的？",
 ]
-# Gradio gives a handler a progress tracker through a parameter defaulting to a Progress.
-_PROGRESS = gr.Progress()
+# Gradio gives a handler a progress tracker through a parameter defaulting to a Progress;
+# track_tqdm shows the per-page OCR bar (rag.ocr) of an uploaded scan.
+_PROGRESS = gr.Progress(track_tqdm=True)
 
 
 @dataclass

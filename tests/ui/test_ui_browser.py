@@ -329,7 +329,7 @@ def test_bad_upload_is_refused_and_the_index_kept(open_page, tmp_url, tmp_rag, t
     files_before = dict(tmp_rag.manifest["files"])
     bad = {"binary.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 40,
            "empty.md": b"",
-           "photo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+           "photo.heic": b"\x00\x00\x00\x18ftypheic",
            "slides.pdf": b"%PDF-1.4\n1 0 obj\n"}
     paths = []
     for name, data in bad.items():
@@ -347,7 +347,7 @@ def test_bad_upload_is_refused_and_the_index_kept(open_page, tmp_url, tmp_rag, t
     report = page.locator("#upload-report")
     expect(report).to_contain_text("index is unchanged", timeout=WAIT)
     for name, reason in [("binary.txt", "binary or undecodable"), ("empty.md", "empty"),
-                         ("photo.png", "unsupported file type (.png)"),
+                         ("photo.heic", "unsupported file type (.heic)"),
                          ("slides.pdf", "not a readable PDF")]:
         expect(report.locator("li", has_text=name)).to_contain_text(reason)
     expect(footer).to_contain_text(f"{len(files_before)} 文档 documents")

@@ -64,7 +64,7 @@ def test_bad_files_are_refused_by_name_with_the_reason(corpus_rag, tmp_path):
         "legacy.txt": (bytes([0x81, 0xFF]) * 300, "binary or undecodable"),
         "empty.md": (b"", "empty"),
         "blank.txt": (b" \n\t\n", "no text"),
-        "photo.png": (b"\x89PNG\r\n\x1a\n", "unsupported file type (.png)"),
+        "photo.heic": (b"\x00\x00\x00\x18ftypheic", "unsupported file type (.heic)"),
         "damaged.pdf": (b"%PDF-1.4\n1 0 obj\n", "not a readable PDF"),
         "README": (b"plain text", "unsupported file type (no extension)"),
         ".hidden.md": (b"text", "hidden files"),
