@@ -166,3 +166,40 @@ def _near(text: str, name: str, titles: list[str], span: int = 3) -> bool:
         if any(t in before or t in after for t in titles):
             return True
     return False
+
+
+# -- units and counts: "多少亿元" wants a number followed by 亿元, "哪三个" a count of 3 --------
+
+_UNIT_Q = re.compile(r"(?:多少|几)([个家项年月日天次位条种名所倍级岁吨元亿万千百米人户]{1,2})")
+_AGE_Q = re.compile(r"多大年[龄纪]|多少岁|几岁|年龄")
+_COUNT_Q = re.compile(r"[哪这]([一二两三四五六七八九十]|\d+)([个种项家类大条位名点])")
+_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+           "九": 9, "十": 10}
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a how-many question asks for (多少亿元 -> 亿元, 多大年龄 -> 岁), if any."""
+    if _AGE_Q.search(question):
+        return "岁"
+    match = _UNIT_Q.search(question)
+    return match.group(1) if match else None
+
+
+def unit_missing(question: str, text: str) -> bool:
+    """Whether a unit is asked for and no number in ``text`` carries it (50亿元, 3个)."""
+    unit = asked_unit(question)
+    if not unit:
+        return False
+    return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?{re.escape(unit)}",
+                         text)
+
+
+def count_match(question: str, text: str) -> float:
+    """1.0 when the question names a count (哪三个产业) and ``text`` states it (3个, 三个)."""
+    match = _COUNT_Q.search(question)
+    if not match:
+        return 0.0
+    word, classifier = match.groups()
+    value = int(word) if word.isdigit() else _DIGITS[word]
+    forms = {f"{value}{classifier}", f"{word}{classifier}"}
+    return float(any(f in text for f in forms))
