@@ -44,6 +44,7 @@ FEATURES: dict[str, str] = {
     "best_in_top": "the best sentence is not in the top-ranked passage",
     "unit_missing": "no number in the answer carries the unit asked for",
     "terms_missing": "the best paragraph lacks the question's key terms",
+    "bigrams_missing": "the best paragraph lacks the question's rare character pairs",
     "rarest_missing": "the best paragraph lacks the question's most specific term",
 }
 

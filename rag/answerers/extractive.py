@@ -22,6 +22,7 @@ from rag.answerers.sentence_scoring import (
     Scorer,
     SentenceSpan,
     anchor_term,
+    bigrams_missing,
     is_cjk,
     keyword_strength,
     missing_share,
@@ -57,6 +58,13 @@ class Analysis:
     chosen: list[SentenceSpan]
     signals: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def disjoint(self) -> bool:
+        """Nothing of the question occurs in the passages (an English question over Chinese
+        text): there is nothing to weigh, so the calibrated model is not asked (nor fitted)."""
+        return not any(self.signals.get(k) for k in ("coverage", "char_coverage",
+                                                      "para_coverage"))
+
 
 class ExtractiveAnswerer(Answerer):
     name = "extractive"
@@ -85,9 +93,7 @@ class ExtractiveAnswerer(Answerer):
         analysis = self.analyse(evidence)
         if analysis is None:
             return self._abstain(evidence, "no sentence of the passages matches the question")
-        if not any(analysis.signals[k] for k in ("coverage", "char_coverage", "para_coverage")):
-            # Nothing of the question occurs in the passages (e.g. an English question over
-            # Chinese text): there is nothing to weigh.
+        if analysis.disjoint:
             return self._abstain(evidence, "no word of the question occurs in the passages")
         abstain, p, reason = self.calibration.decide(analysis.signals)
         if abstain:
@@ -128,6 +134,7 @@ class ExtractiveAnswerer(Answerer):
             "best_in_top": float(best.rank == 0),
             "unit_missing": float(unit_missing(question, text)),
             "terms_missing": support[0],
+            "bigrams_missing": bigrams_missing(evidence, paragraphs),
             "rarest_missing": support[1],
         }
         return Analysis(qtype, chosen, {k: round(float(v), 4) for k, v in signals.items()})

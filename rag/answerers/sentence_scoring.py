@@ -178,6 +178,19 @@ def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
     return missing, float(rarest not in text)
 
 
+def bigrams_missing(evidence: Evidence, text: str) -> float:
+    """Squared-IDF share of the question's character bigrams absent from ``text``, counting
+    bigrams the corpus lacks at their (highest) IDF. jieba cuts an unknown name (五月艾) into
+    pieces that each occur somewhere; its rare bigram (月艾) does not occur in the passage."""
+    grams = bigrams(evidence.question)
+    if not grams:
+        return 0.0
+    text = text.lower()
+    weights = {g: evidence.idf("§" + g) ** 2 for g in grams}
+    total = sum(weights.values())
+    return sum(w for g, w in weights.items() if g not in text) / total if total else 0.0
+
+
 def anchor_term(evidence: Evidence) -> str | None:
     """The most specific (highest-IDF) term of whatever the question's post belongs to."""
     terms = {

@@ -97,7 +97,7 @@ def signal_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
     rows, labels, sources = [], [], []
     for case in cases:
         analysis = answerer.analyse(case.evidence) if case.evidence.passages else None
-        if analysis is None:  # nothing to weigh: the answerer abstains by rule
+        if analysis is None or analysis.disjoint:  # the answerer abstains by rule
             continue
         rows.append(analysis.signals)
         labels.append(case.item.answerable)
