@@ -16,6 +16,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration
 from rag.answerers.base import Answerer, Evidence, not_found_message
 from rag.answerers.sentence_scoring import (
@@ -25,7 +27,6 @@ from rag.answerers.sentence_scoring import (
     bigrams_missing,
     is_cjk,
     keyword_strength,
-    missing_share,
     sentence_features,
     squeeze,
     term_support,
@@ -129,7 +130,6 @@ class ExtractiveAnswerer(Answerer):
             if len(keyword) > 1 and keyword[0] > 0 else 1.0,
             "type_missing": float(typed and not satisfies_type(qtype, question, text)),
             "type_evidence": max(type_evidence(qtype, question, s.text) for s in chosen),
-            "missing_share": missing_share(evidence),
             "anchor_missing": float(bool(anchor) and anchor not in paragraphs),
             "best_in_top": float(best.rank == 0),
             "unit_missing": float(unit_missing(question, text)),
@@ -168,9 +168,14 @@ class ExtractiveAnswerer(Answerer):
                 features["in_chunk"] = float(bool(inside))
                 out.append(SentenceSpan(
                     doc, idx, start, end, texts[i], passage.score, passage.rank,
-                    ranker.probability(features), features["coverage"],
+                    ranker.logit(features), features["coverage"],
                     features["char_coverage"], features))
-        return out
+        # The ranker was fitted as a softmax over one question's sentences, so its scores are
+        # only comparable as shares of that softmax (the "nearly as good" rules rely on it).
+        logits = np.array([s.score for s in out])
+        shares = np.exp(logits - logits.max()) if out else logits
+        shares = shares / shares.sum() if out else shares
+        return [replace(s, score=float(v)) for s, v in zip(out, shares, strict=True)]
 
     def _choose(self, ranked: list[SentenceSpan], qtype: QType, evidence: Evidence,
                 scorer: Scorer) -> list[SentenceSpan]:

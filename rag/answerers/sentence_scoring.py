@@ -151,17 +151,6 @@ def trim_span(s: SentenceSpan, evidence: Evidence, scorer: Scorer, qtype: QType)
     return replace(s, start=a, end=a + len(text), text=text)
 
 
-def missing_share(evidence: Evidence) -> float:
-    """IDF share of question words that occur nowhere in the corpus (not even as bigrams)."""
-    terms = [t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING]
-    if not terms:
-        return 0.0
-    weights = {t: evidence.idf(t) for t in terms}
-    missing = [t for t in terms if not occurs(t, evidence)]
-    total = sum(weights.values())
-    return sum(weights[t] for t in missing) / total if total else 0.0
-
-
 def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
     """(squared-IDF share of the question's key terms absent from ``text``, whether its rarest
     key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at

@@ -147,3 +147,28 @@ def split_name(qa_file: str | Path | None) -> str | None:
             return path.stem
         return f"{path.stem} (seed {info.get('seed')}, {info.get('source')})"
     return path.stem
+
+
+def subsample(qa_file: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
+              articles: int = 40, seed: int = 13) -> tuple[Path, Path]:
+    """A small, fixed sample of a split for a fast test: ``articles`` of its documents (the
+    corpus is only those), their questions, and unanswerable questions in the same proportion.
+
+    Retrieval over 40 documents is easier than over all of them, so floors measured on the
+    sample hold only for the sample. Writes ``out_dir/corpus/`` and ``out_dir/qa.jsonl``.
+    """
+    from rag.evaluation.dataset import load_qa
+
+    items = load_qa(qa_file)
+    docs = sorted({i.doc for i in items if i.answerable and i.doc})
+    rng = random.Random(seed)
+    chosen = set(rng.sample(docs, min(articles, len(docs))))
+    answerable = [i for i in items if i.answerable and i.doc in chosen]
+    others = [i for i in items if not i.answerable]
+    share = len(chosen) / max(len(docs), 1)
+    unanswerable = rng.sample(others, round(len(others) * share))
+    texts = {name: (Path(corpus_dir) / name).read_text(encoding="utf-8") for name in chosen}
+    out = Path(out_dir)
+    _write_corpus(texts, out / "corpus")
+    write_qa([*answerable, *unanswerable], out / "qa.jsonl")
+    return out / "corpus", out / "qa.jsonl"
