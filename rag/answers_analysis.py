@@ -218,11 +218,15 @@ def unit_missing(question: str, text: str) -> bool:
 
 
 def count_match(question: str, text: str) -> float:
-    """1.0 when the question names a count (哪三个产业) and ``text`` states it (3个, 三个)."""
+    """1.0 when the question names a count (哪三个千亿级产业) and ``text`` states it before the
+    same noun (3个千亿级产业). 哪一项 means "which one", and 五个字 is not 五个倍增."""
     match = _COUNT_Q.search(question)
     if not match:
         return 0.0
     word, classifier = match.groups()
     value = int(word) if word.isdigit() else _DIGITS[word]
-    forms = {f"{value}{classifier}", f"{word}{classifier}"}
+    noun = question[match.end() : match.end() + 1]
+    if value < 2 or not noun.strip("？?，。 "):
+        return 0.0
+    forms = {f"{value}{classifier}{noun}", f"{word}{classifier}{noun}"}
     return float(any(f in text for f in forms))

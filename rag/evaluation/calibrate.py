@@ -70,7 +70,7 @@ def score_cases(answerer: ExtractiveAnswerer, cases: Sequence[Case]) -> dict[str
     """The headline figures of ``answerer`` on ``cases`` (as ``rag eval`` defines them)."""
     answerable = [c for c in cases if c.item.answerable]
     unanswerable = [c for c in cases if not c.item.answerable]
-    contains = wrong = correct = 0
+    contains = wrong = correct = cited = supported = 0
     chars: list[int] = []
     for case in cases:
         answer = answerer.answer(case.evidence)
@@ -82,6 +82,9 @@ def score_cases(answerer: ExtractiveAnswerer, cases: Sequence[Case]) -> dict[str
             continue
         text = m.strip_markers(answer.text)
         chars.append(len(text))
+        for c in {(c.doc, c.paragraph): c for c in answer.citations}.values():
+            cited += 1
+            supported += m.contains_any(c.text, case.item.evidence)
         contains += m.contains_any(text, case.item.answers, m.normalise)
     return {
         "answerable": len(answerable), "unanswerable": len(unanswerable),
@@ -89,6 +92,7 @@ def score_cases(answerer: ExtractiveAnswerer, cases: Sequence[Case]) -> dict[str
         "wrong_abstention": round(wrong / max(len(answerable), 1), 3),
         "correct_abstention": round(correct / max(len(unanswerable), 1), 3),
         "answer_chars": round(sum(chars) / max(len(chars), 1), 1),
+        "citation_precision": round(supported / max(cited, 1), 3),
     }
 
 
