@@ -38,7 +38,7 @@ FEATURES: dict[str, str] = {
     "keyword_strength": "the keyword match of the top passage is weak",
     "margin": "no passage stands out from the others",
     "type_missing": "the expected answer (a name, a number or date) is not in the best passages",
-    "type_evidence": "no answer of the expected type sits next to the question's words",
+    "type_weak": "no answer of the expected type sits next to the question's words",
     "anchor_missing": "the passage does not mention what the question is about",
     "best_in_top": "the best sentence is not in the top-ranked passage",
     "unit_missing": "no number in the answer carries the unit asked for",

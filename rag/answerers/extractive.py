@@ -135,7 +135,10 @@ class ExtractiveAnswerer(Answerer):
             "margin": (keyword[0] - keyword[1]) / keyword[0]
             if len(keyword) > 1 and keyword[0] > 0 else 1.0,
             "type_missing": float(typed and not satisfies_type(qtype, question, text)),
-            "type_evidence": max(type_evidence(qtype, question, s.text) for s in chosen),
+            # Only who/how-many questions expect a typed answer; for them a name or number that
+            # is merely present (not next to the question's words) is weak evidence.
+            "type_weak": float(typed and max(type_evidence(qtype, question, s.text)
+                                             for s in chosen) < 0.75),
             "anchor_missing": float(bool(anchor) and anchor not in paragraphs),
             "best_in_top": float(best.rank == 0),
             "unit_missing": float(unit_missing(question, text)),
@@ -187,10 +190,13 @@ class ExtractiveAnswerer(Answerer):
                 scorer: Scorer) -> list[SentenceSpan]:
         q = evidence.question
         best = ranked[0]
-        if not satisfies_type(qtype, q, best.text):
-            # A who/how-many question is answered by a sentence holding a name/number, even
-            # one ranked a little lower.
-            typed = [s for s in ranked[:8] if satisfies_type(qtype, q, s.text)]
+        def typed_ok(text: str) -> bool:
+            return satisfies_type(qtype, q, text) and not unit_missing(q, text)
+
+        if not typed_ok(best.text):
+            # A who/how-many question is answered by a sentence holding a name/number (with
+            # the unit asked for: 多少个 -> 3个), even one ranked a little lower.
+            typed = [s for s in ranked[:8] if typed_ok(s.text)]
             if typed and typed[0].score >= 0.7 * best.score:
                 best = typed[0]
         if not count_match(q, best.text):
