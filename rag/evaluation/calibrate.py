@@ -156,10 +156,12 @@ def ranking_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
 
 
 def calibrate(cases: Sequence[Case], *, l2: float = 1.0,
-              max_wrong: float = MAX_WRONG_ABSTENTIONS) -> tuple[Calibration, Calibration]:
+              max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = ""
+              ) -> tuple[Calibration, Calibration]:
     """(sentence ranker, abstention model), fitted in that order on ``cases``."""
     sources = sorted({c.source for c in cases})
-    command = "python -m rag.evaluation.calibrate " + " ".join(f"--set {s}" for s in sources)
+    command = command or "python -m rag.evaluation.calibrate " + " ".join(
+        f"--set {s}" for s in sources)
     rows, labels, groups = ranking_rows(ExtractiveAnswerer(), cases)
     weights = balance([cases[g].source for g in groups], groups)
     ranker = fit_calibration(rows, labels, features=RANK_FEATURES, l2=l2, groups=groups,
@@ -201,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus), top_k=args.top_k)
         cases.extend(collect(rag, load_qa(qa_file), qa_file, args.top_k))
-    ranker, calibration = calibrate(cases, l2=args.l2)
+    command = "python -m rag.evaluation.calibrate " + " ".join(
+        "--set " + " ".join(triple) for triple in args.set)
+    ranker, calibration = calibrate(cases, l2=args.l2, command=command)
     answerer = ExtractiveAnswerer(calibration, ranker)
     for source in sorted({c.source for c in cases}):
         print(source, score_cases(answerer, [c for c in cases if c.source == source]))
