@@ -234,3 +234,25 @@ def test_command_runs_a_squad_file_over_its_own_index(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["meta"]["index"] == str(out / "index")
     assert report["overall"]["retrieval"]["hit@1"] == 1.0  # one document, so it is found
+
+
+def test_command_splits_a_squad_file_and_asks_one_half(tmp_path, capsys):
+    articles = []
+    facts = [("青松公司", "王明"), ("白云酒店", "李华"), ("红星农场", "赵刚"),
+             ("黄河大桥", "周强"), ("微山湖", "孙丽"), ("尼山书院", "钱进")]
+    for i, (name, fact) in enumerate(facts):
+        context = f"{name}的负责人是{fact}。{name}位于山东，已有三十年历史。"
+        articles.append({"title": name, "paragraphs": [{"context": context, "qas": [
+            {"id": f"s{i}", "question": f"{name}的负责人是谁？",
+             "answers": [{"text": fact, "answer_start": context.index(fact)}]}]}]})
+    source = tmp_path / "tiny.json"
+    source.write_text(json.dumps({"data": articles}, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    assert run(str(source), out=str(out), split="report", seed=3, holdout=0.34,
+               default_rag=lambda: pytest.fail("a split has its own corpus")) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "report" in report["meta"]["split"]
+    fit = load_qa(out / "split" / "fit.jsonl")
+    reported = load_qa(out / "split" / "report.jsonl")
+    assert fit and reported and not {q.id for q in fit} & {q.id for q in reported}
+    assert report["overall"]["n"]["questions"] == len(reported)
