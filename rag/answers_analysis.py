@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,9 @@ class QType(StrEnum):
 _PERSON_Q = re.compile(r"谁|哪位|哪一位|什么人|何人|\bwho\b|\bwhom\b|\bwhose\b", re.I)
 _NAME_Q = re.compile(r"姓名|名字|叫什么")
 _NUMBER_Q = re.compile(
-    r"多少|几[个家项年月日天次位条种名所大]|几|何时|什么时候|哪天|哪一天|哪年|哪一年|哪月|"
+    # "哪几个领域" asks which ones (a list), not how many.
+    r"多少|(?<!哪)几[个家项年月日天次位条种名所大]|(?<!哪)几|何时|什么时候|哪天|哪一天|哪年|哪一年|"
+    r"哪月|"
     r"日期|时间|数量|比例|百分|\bhow (many|much|long)\b|\bwhen\b|\bwhat (date|year|time)\b",
     re.I,
 )
@@ -71,13 +75,26 @@ def is_title(word: str) -> bool:
 
 def person_names(text: str) -> set[str]:
     """Person names: jieba's ``nr`` tags plus names right after a title (市长张海波)."""
+    return set(_person_names(text))
+
+
+# POS tagging is the answerer's slowest step (a who-question tags every candidate sentence);
+# the same sentences come back question after question, so their names are cached.
+@lru_cache(maxsize=32768)
+def _person_names(text: str) -> frozenset[str]:
+    names = {w for w, flag in _pseg().lcut(text) if flag == "nr" and len(w) >= 2}
+    names.update(m.group(1) for m in _TITLE_NAME.finditer(text))
+    return frozenset(names)
+
+
+@lru_cache(maxsize=1)
+def _pseg() -> Any:
     import jieba
     import jieba.posseg as pseg
 
+    # Once: jieba.setLogLevel clears the logging caches, which cost more than the tagging.
     jieba.setLogLevel(logging.WARNING)
-    names = {w for w, flag in pseg.lcut(text) if flag == "nr" and len(w) >= 2}
-    names.update(m.group(1) for m in _TITLE_NAME.finditer(text))
-    return names
+    return pseg
 
 
 def numbers(text: str) -> set[str]:
@@ -112,16 +129,17 @@ _KEY_FLAGS = ("n", "nr", "ns", "nt", "nz", "vn", "eng", "j")
 
 def key_terms(question: str) -> list[str]:
     """Nouns and names of the question: the words an answer passage must mention."""
-    import jieba
-    import jieba.posseg as pseg
+    return list(_key_terms(question))
 
+
+@lru_cache(maxsize=4096)
+def _key_terms(question: str) -> tuple[str, ...]:
     from rag.keyword import STOPWORDS
 
-    jieba.setLogLevel(logging.WARNING)
-    return [
-        w.lower() for w, flag in pseg.lcut(question)
+    return tuple(
+        w.lower() for w, flag in _pseg().lcut(question)
         if flag in _KEY_FLAGS and w.strip() and w.lower() not in STOPWORDS
-    ]
+    )
 
 
 def _words(question: str) -> list[str]:
@@ -142,9 +160,7 @@ def type_evidence(qtype: QType, question: str, text: str) -> float:
         return 0.0
     if not found:
         return 0.0
-    from rag.keyword import content_terms
-
-    terms = [t for t in content_terms(question) if len(t) >= 2]
+    terms = _question_terms(question)
     best = 0.5
     for item in found:
         pos = text.find(item)
@@ -159,6 +175,13 @@ def type_evidence(qtype: QType, question: str, text: str) -> float:
     return best
 
 
+@lru_cache(maxsize=4096)
+def _question_terms(question: str) -> tuple[str, ...]:
+    from rag.keyword import content_terms
+
+    return tuple(t for t in content_terms(question) if len(t) >= 2)
+
+
 def _near(text: str, name: str, titles: list[str], span: int = 3) -> bool:
     for match in re.finditer(re.escape(name), text):
         before = text[max(0, match.start() - span - 3) : match.start()]
@@ -166,3 +189,44 @@ def _near(text: str, name: str, titles: list[str], span: int = 3) -> bool:
         if any(t in before or t in after for t in titles):
             return True
     return False
+
+
+# -- units and counts: "多少亿元" wants a number followed by 亿元, "哪三个" a count of 3 --------
+
+_UNIT_Q = re.compile(r"(?:多少|几)([个家项年月日天次位条种名所倍级岁吨元亿万千百米人户]{1,2})")
+_AGE_Q = re.compile(r"多大年[龄纪]|多少岁|几岁|年龄")
+_COUNT_Q = re.compile(r"[哪这]([一二两三四五六七八九十]|\d+)([个种项家类大条位名点])")
+_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+           "九": 9, "十": 10}
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a how-many question asks for (多少亿元 -> 亿元, 多大年龄 -> 岁), if any."""
+    if _AGE_Q.search(question):
+        return "岁"
+    match = _UNIT_Q.search(question)
+    return match.group(1) if match else None
+
+
+def unit_missing(question: str, text: str) -> bool:
+    """Whether a unit is asked for and no number in ``text`` carries it (50亿元, 3个)."""
+    unit = asked_unit(question)
+    if not unit:
+        return False
+    return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?{re.escape(unit)}",
+                         text)
+
+
+def count_match(question: str, text: str) -> float:
+    """1.0 when the question names a count (哪三个千亿级产业) and ``text`` states it before the
+    same noun (3个千亿级产业). 哪一项 means "which one", and 五个字 is not 五个倍增."""
+    match = _COUNT_Q.search(question)
+    if not match:
+        return 0.0
+    word, classifier = match.groups()
+    value = int(word) if word.isdigit() else _DIGITS[word]
+    noun = question[match.end() : match.end() + 1]
+    if value < 2 or not noun.strip("？?，。 "):
+        return 0.0
+    forms = {f"{value}{classifier}{noun}", f"{word}{classifier}{noun}"}
+    return float(any(f in text for f in forms))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rag.config import ConfigError, load_settings
 from rag.errors import RAGError
-from rag.readers import READERS, ReadError, decode_bytes, extract
+from rag.readers import DEFAULT_OPTIONS, READERS, ReadError, ReadOptions, decode_bytes, extract
 from rag.schema import Document
 
 log = logging.getLogger(__name__)
@@ -130,21 +130,24 @@ def _relative_name(path: Path, root: Path) -> str:
 
 
 def read_document(path: Path, root: Path, *, max_file_mb: int | None = None,
-                  skipped: list[Skipped] | None = None) -> Document | None:
-    """Read one file; returns None (with a warning naming the file) when it cannot be used."""
+                  skipped: list[Skipped] | None = None,
+                  options: ReadOptions = DEFAULT_OPTIONS) -> Document | None:
+    """Read one file; returns None (with a warning naming the file) when it cannot be used.
+
+    ``options`` are the reading settings of the index being built (OCR, page limits, ...)."""
     path, root = Path(path), Path(root)
     try:
-        doc = _read(path, root, max_file_bytes(max_file_mb))
+        doc = _read(path, root, max_file_bytes(max_file_mb), options)
     except ReadError as exc:
         _skip(path, root, str(exc), skipped)
         return None
     return doc
 
 
-def _read(path: Path, root: Path, limit: int) -> Document:
+def _read(path: Path, root: Path, limit: int, options: ReadOptions) -> Document:
     rel = _inside(path, root)
     data = _read_bytes(path, limit)
-    extracted = extract(data, path.name)
+    extracted = extract(data, path.name, options)
     for warning in extracted.warnings:
         log.warning("%s: %s", path, warning)
     return Document(path=rel, text=extracted.text, encoding=extracted.encoding,
@@ -180,10 +183,12 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 
 def load_documents(root: Path | str, *, max_file_mb: int | None = None,
-                   skipped: list[Skipped] | None = None) -> Iterator[Document]:
+                   skipped: list[Skipped] | None = None,
+                   options: ReadOptions = DEFAULT_OPTIONS) -> Iterator[Document]:
     """Yield every readable supported document under ``root``."""
     root = Path(root)
     for path in find_files(root, max_file_mb=max_file_mb, skipped=skipped):
-        doc = read_document(path, root, max_file_mb=max_file_mb, skipped=skipped)
+        doc = read_document(path, root, max_file_mb=max_file_mb, skipped=skipped,
+                            options=options)
         if doc is not None:
             yield doc

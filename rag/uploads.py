@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from rag.documents import SUPPORTED_SUFFIXES, max_file_bytes
 from rag.errors import RAGError
 from rag.readers import ReadError, extract
+from rag.readers.base import DEFAULT_OPTIONS, ReadOptions
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -101,10 +102,12 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def content_problem(data: bytes, name: str) -> str | None:
-    """Why the indexer's reader for ``name`` cannot use these bytes, or None when it can."""
+def content_problem(data: bytes, name: str,
+                    options: ReadOptions = DEFAULT_OPTIONS) -> str | None:
+    """Why the indexer's reader for ``name`` cannot use these bytes (read with the index's
+    ``options``: OCR, limits, cache), or None when it can."""
     try:
-        extract(data, name)
+        extract(data, name, options)
     except ReadError as exc:
         return str(exc)
     return None
@@ -115,7 +118,8 @@ def _too_large(size: int, limit: int) -> str:
             f"{limit // 1024 // 1024} MB, set by max_file_mb)")
 
 
-def _check(path: Path, name: str, limit: int) -> tuple[_Accepted | None, str]:
+def _check(path: Path, name: str, limit: int,
+           options: ReadOptions) -> tuple[_Accepted | None, str]:
     problem = name_problem(name)
     if problem:
         return None, problem
@@ -126,7 +130,7 @@ def _check(path: Path, name: str, limit: int) -> tuple[_Accepted | None, str]:
         data = path.read_bytes()
     except OSError as exc:
         return None, f"cannot read it ({exc.strerror or exc})"
-    problem = content_problem(data, name)
+    problem = content_problem(data, name, options)
     if problem:
         return None, problem
     return _Accepted(name, safe_name(name), data), ""
@@ -185,13 +189,14 @@ def add_documents(
             error="this index has no corpus folder to add files to; start with --corpus DIR",
         )
     limit = max_file_bytes(rag.settings.max_file_mb)
+    options = ReadOptions.from_settings(rag.settings)
     with _LOCK:
         outcomes: list[FileOutcome] = []
         accepted: list[_Accepted] = []
         taken: dict[str, bytes] = {}
         for i, (path, name) in enumerate(zip(paths, names, strict=True)):
             report(0.3 * i / max(len(paths), 1), f"检查 checking {name}")
-            item, problem = _check(path, name, limit)
+            item, problem = _check(path, name, limit, options)
             outcome = FileOutcome(name, "refused", problem) if item is None else _place(
                 item, corpus, taken)
             if outcome is None and item is not None:

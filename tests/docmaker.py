@@ -127,3 +127,45 @@ def make_image_pdf(path: Path, images: Sequence) -> Path:
     images[0].save(path, format="PDF", save_all=True, append_images=list(images[1:]),
                    resolution=150)
     return path
+
+
+def make_table_pdf(path: Path, before: Sequence[str], rows: Sequence[Sequence[str]],
+                   after: Sequence[str]) -> Path:
+    """A one-page text PDF: the lines ``before``, a ruled table of ``rows`` (the first is the
+    header; every cell boxed by grid lines) and the lines ``after``."""
+    pytest.importorskip("reportlab")
+    from reportlab.lib import colors
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+    from reportlab.platypus import Table, TableStyle
+
+    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    c = canvas.Canvas(str(path))
+    c.setFont(FONT, 12)
+    y = 800
+    for line in before:
+        c.drawString(50, y, line)
+        y -= 16
+    table = Table([list(r) for r in rows], style=TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("FONT", (0, 0), (-1, -1), FONT, 10)]))
+    _, height = table.wrapOn(c, 500, 600)
+    y -= height
+    table.drawOn(c, 50, y)
+    y -= 24
+    c.setFont(FONT, 12)
+    for line in after:
+        c.drawString(50, y, line)
+        y -= 16
+    c.showPage()
+    c.save()
+    return path
+
+
+def read_options(**overrides):
+    """Reading options from the test environment's settings (conftest's private OCR cache)
+    with ``overrides``, as ``parse_file`` builds them from an index's settings."""
+    from rag.config import load_settings
+    from rag.readers import ReadOptions
+
+    return ReadOptions.from_settings(load_settings(**overrides))

@@ -177,7 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return compare(args.compare)
     overrides = {"top_k": args.top_k, "llm": args.llm, **_store_overrides(args)}
     return run(args.qa_file, out=args.out, index=args.index, corpus=args.corpus,
-               overrides=overrides, default_rag=lambda: _open_rag(args, progress=True))
+               overrides=overrides, split=args.split, seed=args.seed, holdout=args.holdout,
+               default_rag=lambda: _open_rag(args, progress=True))
 
 
 def _store_options(p: argparse.ArgumentParser) -> None:
@@ -248,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "page as a Q&A JSONL to correct by hand (from INDEX/conversations.sqlite)")
     p.add_argument("--rating", choices=("all", "up", "down"), default="all",
                    help="with --export-feedback: which ratings (default all)")
+    p.add_argument("--split", choices=("fit", "report"), default=None,
+                   help="split a SQuAD-style QA_FILE by article and ask this half's questions "
+                        "(fit: choose settings on it; report: measure only)")
+    p.add_argument("--seed", type=int, default=13, help="seed of the --split (default 13)")
+    p.add_argument("--holdout", type=float, default=0.15,
+                   help="share of each half's articles left out of the corpus (unanswerable)")
     p.set_defaults(func=cmd_eval)
     kb_cli.add_parser(sub)
     return parser

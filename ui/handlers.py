@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Gradio gives a handler a progress tracker through a parameter defaulting to a Progress.
-_PROGRESS = gr.Progress()
+# track_tqdm shows the per-page OCR bar (rag.ocr) of an uploaded scan.
+_PROGRESS = gr.Progress(track_tqdm=True)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from rag.evaluation.report import (
     write_reports,
 )
 from rag.evaluation.runner import evaluate
+from rag.evaluation.split import split_squad
 from rag.paths import project_path
 
 if TYPE_CHECKING:
@@ -62,17 +63,27 @@ def compare(paths: list[str]) -> int:
 
 def run(qa_file: str | None = None, *, out: str | None = None, index: str | None = None,
         corpus: str | None = None, overrides: dict[str, Any] | None = None,
+        split: str | None = None, seed: int = 13, holdout: float = 0.15,
         default_rag: Callable[[], RAG]) -> int:
     """Run ``rag eval``; returns the exit status (2 for a bad Q&A file or report).
 
     ``default_rag`` makes the RAG for a JSONL set; a SQuAD file gets its own index under
-    ``out`` (or ``index``) built with ``overrides``.
+    ``out`` (or ``index``) built with ``overrides``. With ``split`` ("fit" or "report") a
+    SQuAD file is first split by article (``rag.evaluation.split``, ``seed``, ``holdout``
+    share of articles left out of the corpus) and that half's questions are asked.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     qa_path = Path(qa_file) if qa_file else project_path(DEFAULT_QA)
     out_dir = Path(out) if out else default_out()
     try:
-        if read_squad(qa_path) is not None:
+        if split is not None:
+            paths = split_squad(qa_path, out_dir / "split", seed=seed, holdout_share=holdout)
+            print(f"split {qa_path} (seed {seed}) -> {paths.corpus}; asking the {split} half",
+                  file=sys.stderr)
+            qa_path = paths.fit if split == "fit" else paths.report
+            items = load_qa(qa_path)
+            rag = _squad_rag(paths.corpus, out_dir, index, corpus, overrides)
+        elif read_squad(qa_path) is not None:
             squad_corpus, converted = convert_squad(qa_path, out_dir)
             print(f"converted {qa_path} -> {squad_corpus} + {converted}", file=sys.stderr)
             items = load_qa(converted)

@@ -68,7 +68,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 def _meta_lines(report: dict[str, Any]) -> list[str]:
     meta = report["meta"]
-    return [f"{key}: {meta[key]}" for key in ("qa_file", "index", "embed_model", "llm",
+    return [f"{key}: {meta[key]}" for key in ("split", "qa_file", "index", "embed_model", "llm",
                                                "backends", "top_k", "retrieve_k", "created")
             if key in meta]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.evaluation import metrics as m
 from rag.evaluation.dataset import QAItem
+from rag.evaluation.split import split_name
 from rag.schema import Answer, Citation, Passage
 
 if TYPE_CHECKING:
@@ -116,6 +117,10 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "contains_gold": m.mean(float(r["contains_gold"]) for r in answerable),
             "f1": m.mean(r["f1"] for r in answerable),
             "exact_match": m.mean(r["exact_match"] for r in answerable),
+            # Mean characters of the answers given (abstentions excluded): short answers are
+            # part of the bar, and a longer quote contains the gold answer more easily.
+            "chars": m.mean(float(len(m.strip_markers(r["answer"])))
+                            for r in answerable if not r["abstained"]),
         },
         "citation": _citation(answerable),
         "abstention": {
@@ -173,6 +178,7 @@ def evaluate(rag: RAG, items: Sequence[QAItem], top_k: int | None = None, *,
     meta = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "qa_file": source,
+        "split": split_name(source),
         "questions": len(items),
         "index": rag.location,
         "store": rag.settings.store,

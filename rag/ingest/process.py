@@ -11,6 +11,7 @@ from rag.chunking import chunk_paragraphs
 from rag.config import Settings
 from rag.documents import Skipped, read_document
 from rag.paragraphs import split_paragraphs
+from rag.readers import ReadOptions
 from rag.schema import Chunk, Paragraph, content_id
 
 
@@ -28,7 +29,7 @@ def parse_file(corpus_dir: Path, rel: str, settings: Settings) -> Parsed:
     """Read ``corpus_dir/rel``, repair its paragraphs and cut them into chunks."""
     parsed = Parsed(rel)
     doc = read_document(corpus_dir / rel, corpus_dir, max_file_mb=settings.max_file_mb,
-                        skipped=parsed.skipped)
+                        skipped=parsed.skipped, options=ReadOptions.from_settings(settings))
     if doc is None:
         return parsed
     parsed.paragraphs = split_paragraphs(doc.text, doc.path)

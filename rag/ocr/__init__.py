@@ -2,8 +2,9 @@
 
 ``ocr_pages`` runs the engine (``rag.ocr.engine``: rapidocr, CPU) on the pages that are not in
 the cache (``rag.ocr.cache``, keyed by the file's sha256), with a per-page progress bar, and
-puts each page's boxes into reading order (``rag.ocr.layout``). Settings (``rag.config``):
-``ocr`` (RAG_OCR), ``ocr_cache_dir``, ``ocr_progress``, ``max_pages``, ``max_image_pixels``.
+puts each page's boxes into reading order (``rag.ocr.layout``). Settings arrive from the caller
+in ``rag.readers.base.ReadOptions``: ``ocr`` (RAG_OCR), ``ocr_cache_dir``, ``ocr_progress``,
+``max_pages``, ``max_image_pixels``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.config import AUTO, load_settings
+from rag.config import AUTO
 from rag.ocr.cache import OcrCache, default_dir
 from rag.ocr.layout import Box, page_text
-from rag.readers.base import ReadError
+from rag.readers.base import ReadError, ReadOptions
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,8 @@ class OcrOptions:
     max_pixels: int
 
 
-def ocr_options() -> OcrOptions:
-    """The OCR settings now in force (config file and RAG_* environment)."""
-    s = load_settings()
+def ocr_options(s: ReadOptions) -> OcrOptions:
+    """The OCR part of a reader's options, with the cache folder and progress bar resolved."""
     if s.ocr_progress == AUTO:
         progress = sys.stderr.isatty()
     else:

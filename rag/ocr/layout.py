@@ -3,15 +3,21 @@
 The engine returns one box per detected text line (or line piece), in no useful order. Here:
 
 1. boxes much taller than wide (with 2+ characters) are vertical text (captions, mastheads);
-2. horizontal boxes on the same baseline and close together are joined into lines (a wide gap,
-   a column gutter, keeps them apart);
-3. the page is cut recursively, XY-cut style: a vertical gutter splits it into columns (left to
+2. the page's boxes are cut recursively, XY-cut style: a vertical gutter (an empty stripe at
+   least 0.8 character wide from top to bottom of the region) splits it into columns (left to
    right), else a clear horizontal gap splits it into bands (top to bottom); what cannot be
-   cut is a block read top-down (vertical captions right to left);
+   cut is a block read top-down (vertical captions right to left). Cutting the boxes before
+   joining them into lines keeps a narrow gutter from being read as a gap inside a line;
+3. in a block, horizontal boxes on the same baseline and close together are joined into lines;
 4. in a block, a line indented from the block's left edge, or after a larger gap, starts a
-   paragraph (written with a leading U+3000, which paragraph repair reads as a start); blocks
-   are separated by a blank line, so a full line at a column's foot still joins the next
-   column's first line, as in text-layer PDFs.
+   paragraph (written with a leading U+3000, which paragraph repair reads as a start); in a
+   block whose paragraphs are indented, a full line that ends a sentence but is followed by an
+   unindented line gives its full stop to that line (paragraph repair would end the paragraph
+   there; the joined text is the same); blocks are separated by a blank line, so a full line
+   at a column's foot still joins the next column's first line, as in text-layer PDFs.
+
+A lone em dash between Chinese characters is the recogniser's reading of the two-em dash
+"——" (破折号), printed as one rule; it is written back as "——".
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ _WORD = re.compile(r"[A-Za-z0-9]$")
 # The recogniser puts spaces around digits and signs in Chinese text ("增长30 %"); a space is
 # kept only between two ASCII letters or digits.
 _STRAY_SPACE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
+_LONE_DASH = re.compile(r"(?<=[^\x00-\x7f])(?<!—)—(?!—)(?=[^\x00-\x7f])")
+_SENTENCE_END = re.compile(r"[。！？!?…][”’」』）)】》\"']*$")
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,11 @@ def page_text(boxes: Sequence[Box]) -> str:
     items = [b for b in boxes if b.text.strip()]
     if not items:
         return ""
-    lines = _lines([b for b in items if not b.vertical]) + [b for b in items if b.vertical]
-    size = median(_size(b) for b in lines)
-    blocks = _cut(lines, size)
-    return "\n\n".join(t for t in (_block_text(b, size) for b in blocks) if t)
+    size = median(_size(b) for b in items)
+    blocks = [_lines([b for b in block if not b.vertical]) + [b for b in block if b.vertical]
+              for block in _cut(items, size)]
+    text = "\n\n".join(t for t in (_block_text(b, size) for b in blocks) if t)
+    return _LONE_DASH.sub("——", text)
 
 
 def _size(box: Box) -> float:
@@ -122,7 +131,7 @@ def _cut(items: list[Box], size: float, depth: int = 0) -> list[list[Box]]:
     """Blocks in reading order: columns left to right, bands top to bottom, recursively."""
     if len(items) <= 1 or depth > 30:
         return [items]
-    columns = _gaps([(b.x0, b.x1) for b in items], 1.2 * size)
+    columns = _gaps([(b.x0, b.x1) for b in items], 0.8 * size)
     if columns:
         parts = _split(items, columns, "x")
     else:
@@ -142,8 +151,18 @@ def _block_text(block: list[Box], size: float) -> str:
     if not horizontal:
         return "\n".join(out)
     left = min(b.x0 for b in horizontal)
+    right = max(b.x1 for b in horizontal)
+    indented = [line.x0 - left > 0.8 * size for line in horizontal]
     for i, line in enumerate(horizontal):
-        starts = (len(horizontal) == 1 or line.x0 - left > 0.8 * size
+        starts = (len(horizontal) == 1 or indented[i]
                   or (i > 0 and line.y0 - horizontal[i - 1].y1 > 0.8 * size))
-        out.append((_INDENT if starts else "") + line.text.strip())
+        before = horizontal[i - 1] if i else None
+        text = line.text.strip()
+        end = _SENTENCE_END.search(out[-1]) if out and before is not None else None
+        if (not starts and end and any(indented) and right - before.x1 < size
+                and end.start() > len(out[-1]) // 2):
+            # A sentence ended at the line's end, not the paragraph: its stop moves to the
+            # next line, so paragraph repair does not end the paragraph there.
+            out[-1], text = out[-1][:end.start()], end.group() + text
+        out.append((_INDENT if starts else "") + text)
     return "\n".join(out)

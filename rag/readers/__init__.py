@@ -1,8 +1,10 @@
 """Readers: the bytes of one file -> plain text for paragraph repair, chosen by file suffix.
 
 Each format is one short module exposing ``read_<format>(data: bytes) -> Extracted`` that
-raises ``ReadError`` (with a reason a user can act on) for a file it cannot use. The libraries
-a format needs are imported on first use, so ``import rag`` stays fast.
+raises ``ReadError`` (with a reason a user can act on) for a file it cannot use. Readers whose
+result depends on settings (OCR, page, pixel and archive limits) also take a ``ReadOptions``
+(``read_<format>(data, options)``, defaults when left out); ``extract`` passes the caller's.
+The libraries a format needs are imported on first use, so ``import rag`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from rag.readers.base import Extracted, ReadError, clean_text
+from rag.readers.base import DEFAULT_OPTIONS, Extracted, ReadError, ReadOptions, clean_text
 from rag.readers.docx import read_docx
 from rag.readers.html import read_html
 from rag.readers.image import read_image
@@ -22,6 +24,9 @@ from rag.readers.text import decode_bytes, read_markdown, read_text
 log = logging.getLogger(__name__)
 
 Reader = Callable[[bytes], Extracted]
+# The readers that take ``ReadOptions`` as their second argument.
+_TAKE_OPTIONS: frozenset[Reader] = frozenset(
+    {read_pdf, read_docx, read_pptx, read_xlsx, read_image})
 
 READERS: dict[str, Reader] = {
     ".txt": read_text,
@@ -49,8 +54,10 @@ def reader_for(name: str) -> Reader | None:
     return READERS.get(name[dot:].lower()) if dot > 0 else None
 
 
-def extract(data: bytes, name: str) -> Extracted:
+def extract(data: bytes, name: str, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
     """Text of a file's bytes, read by its suffix's reader and cleaned of control characters.
+
+    ``options`` (``ReadOptions.from_settings(settings)``) carry the index's reading settings.
 
     Raises ``ReadError`` for unsupported, empty, binary, damaged, scanned or text-less files.
     """
@@ -61,7 +68,7 @@ def extract(data: bytes, name: str) -> Extracted:
     if not data:
         raise ReadError("the file is empty (0 bytes)")
     try:
-        extracted = reader(data)
+        extracted = reader(data, options) if reader in _TAKE_OPTIONS else reader(data)
     except ReadError:
         raise
     except RecursionError as exc:
@@ -77,5 +84,5 @@ def extract(data: bytes, name: str) -> Extracted:
                      warnings=extracted.warnings)
 
 
-__all__ = ["READERS", "Extracted", "ReadError", "Reader", "decode_bytes", "extract",
-           "reader_for"]
+__all__ = ["DEFAULT_OPTIONS", "READERS", "Extracted", "ReadError", "ReadOptions", "Reader",
+           "decode_bytes", "extract", "reader_for"]

@@ -9,16 +9,16 @@ import io
 import zipfile
 from types import ModuleType
 
-from rag.config import load_settings
-from rag.readers.base import ReadError, missing_library
+from rag.readers.base import DEFAULT_OPTIONS, ReadError, ReadOptions, missing_library
 
 _MB = 1024 * 1024
 
 
-def check_archive(data: bytes, fmt: str, *, hint: str = "") -> None:
+def check_archive(data: bytes, fmt: str, options: ReadOptions = DEFAULT_OPTIONS, *,
+                  hint: str = "") -> None:
     """ReadError when ``data`` is not a zip (``hint`` added to the message), or unpacks to
-    too much or too many entries."""
-    settings = load_settings()
+    more than ``options`` allow (``max_unpacked_mb``, ``max_archive_entries``)."""
+    settings = options
     try:
         entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
@@ -36,13 +36,13 @@ def check_archive(data: bytes, fmt: str, *, hint: str = "") -> None:
             f"RAG_MAX_UNPACKED_MB={unpacked // _MB + 1} (or max_unpacked_mb in rag.toml)")
 
 
-def archive_library(module: str, package: str, fmt: str, data: bytes, *,
-                    hint: str = "") -> ModuleType:
+def archive_library(module: str, package: str, fmt: str, data: bytes,
+                    options: ReadOptions = DEFAULT_OPTIONS, *, hint: str = "") -> ModuleType:
     """The library that reads ``fmt`` (a clear error when it is not installed), once ``data``
     has passed ``check_archive``."""
     try:
         library = importlib.import_module(module)
     except ImportError as exc:
         raise missing_library(package, fmt) from exc
-    check_archive(data, fmt, hint=hint)
+    check_archive(data, fmt, options, hint=hint)
     return library

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.config import Settings
 from rag.errors import RAGError
 
 # C0/C1 control characters other than tab, newline, carriage return and form feed (page break).
@@ -30,6 +31,32 @@ class Extracted:
     encoding: str
     # Problems that did not stop the file from being indexed (e.g. PDF pages without text).
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """The settings that change what a reader extracts or refuses, passed in by the caller
+    (``parse_file`` builds them from the index's ``Settings``); readers never load settings
+    themselves. The defaults are ``Settings``' defaults."""
+
+    ocr: bool = Settings.ocr
+    ocr_cache_dir: str = Settings.ocr_cache_dir
+    ocr_progress: str = Settings.ocr_progress
+    max_pages: int = Settings.max_pages
+    max_image_pixels: int = Settings.max_image_pixels
+    max_unpacked_mb: int = Settings.max_unpacked_mb
+    max_archive_entries: int = Settings.max_archive_entries
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReadOptions:
+        return cls(ocr=settings.ocr, ocr_cache_dir=settings.ocr_cache_dir,
+                   ocr_progress=settings.ocr_progress, max_pages=settings.max_pages,
+                   max_image_pixels=settings.max_image_pixels,
+                   max_unpacked_mb=settings.max_unpacked_mb,
+                   max_archive_entries=settings.max_archive_entries)
+
+
+DEFAULT_OPTIONS = ReadOptions()
 
 
 def clean_text(text: str) -> str:

@@ -10,11 +10,17 @@ from __future__ import annotations
 import io
 
 from rag.readers.archive import archive_library
-from rag.readers.base import Extracted, ReadError, paragraph_lines
+from rag.readers.base import (
+    DEFAULT_OPTIONS,
+    Extracted,
+    ReadError,
+    ReadOptions,
+    paragraph_lines,
+)
 
 
-def read_docx(data: bytes) -> Extracted:
-    docx = archive_library("docx", "python-docx", "Word .docx", data,
+def read_docx(data: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
+    docx = archive_library("docx", "python-docx", "Word .docx", data, options,
                            hint="; an old .doc file must be saved as .docx first")
     from docx.table import Table
     try:

@@ -13,6 +13,9 @@ or whose text layer decodes to garbage is OCR'd (``rag.ocr``: rendered by pypdfi
 rapidocr, cached by the file's sha256), so a PDF mixing both works. With OCR off (RAG_OCR=0) a
 PDF with no text on any page is refused with a ``ReadError`` that says to OCR it, and one where
 only some pages are images is indexed with a warning naming those pages.
+
+Ruled tables on text-layer pages are read as rows with their header (``rag.readers.pdf_tables``,
+through pdfplumber); pages without ruling lines are read by pypdf alone, as before.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ import io
 import logging
 import re
 
-from rag.readers.base import Extracted, ReadError, missing_library
+from rag.readers.base import (
+    DEFAULT_OPTIONS,
+    Extracted,
+    ReadError,
+    ReadOptions,
+    missing_library,
+)
+from rag.readers.pdf_tables import has_rules, tables_as_rows
 
 # A line that is only a page number ("12", "- 12 -", "第12页", "Page 3 of 9", "3/9").
 _PAGE_NUMBER = re.compile(
@@ -33,7 +43,7 @@ _PAGE_NUMBER = re.compile(
 _GARBLE = re.compile("[\ue000-\uf8ff\ufffd]")
 
 
-def read_pdf(data: bytes) -> Extracted:
+def read_pdf(data: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
     try:
         from pypdf import PdfReader
     except ImportError as exc:
@@ -47,6 +57,8 @@ def read_pdf(data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data), strict=False)
         _unlock(reader)
         pages = [_page_text(reader, n) for n in range(len(reader.pages))]
+        ruled = [n for n, (t, error) in enumerate(pages)
+                 if not error and _usable(t) and has_rules(reader.pages[n])]
     except ReadError:
         raise
     except Exception as exc:  # pypdf raises many exception types on damaged files
@@ -54,8 +66,10 @@ def read_pdf(data: bytes) -> Extracted:
     if pages and all(error for _, error in pages):
         raise ReadError(f"none of its {len(pages)} page(s) could be read ({pages[0][1]})")
     texts = [t for t, _ in pages]
+    if ruled:
+        tables_as_rows(data, texts, ruled)
     scanned = [n for n, (t, error) in enumerate(pages) if not error and not _usable(t)]
-    ocr_on = _ocr(data, texts, scanned)
+    ocr_on = _ocr(data, texts, scanned, options)
     text = _assemble(texts, ocr_on)
     warnings = [f"page {n} could not be read ({error}); it is not indexed"
                 for n, (_, error) in enumerate(pages, start=1) if error]
@@ -75,14 +89,14 @@ def _usable(text: str) -> bool:
     return bool(visible) and len(_GARBLE.findall(visible)) <= 0.3 * len(visible)
 
 
-def _ocr(data: bytes, texts: list[str], scanned: list[int]) -> bool:
+def _ocr(data: bytes, texts: list[str], scanned: list[int], read: ReadOptions) -> bool:
     """OCR the ``scanned`` pages (0-based) into ``texts``; False when OCR is turned off."""
     if not scanned:
         return False
     from rag.ocr import ocr_options, ocr_pages
     from rag.ocr.images import open_pdf, render_page
 
-    options = ocr_options()
+    options = ocr_options(read)
     if not options.enabled:
         return False
     pdf = open_pdf(data)

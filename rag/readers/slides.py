@@ -7,12 +7,18 @@ from __future__ import annotations
 import io
 
 from rag.readers.archive import archive_library
-from rag.readers.base import Extracted, ReadError, paragraph_lines
+from rag.readers.base import (
+    DEFAULT_OPTIONS,
+    Extracted,
+    ReadError,
+    ReadOptions,
+    paragraph_lines,
+)
 from rag.readers.tables import table_rows
 
 
-def read_pptx(data: bytes) -> Extracted:
-    pptx = archive_library("pptx", "python-pptx", "PowerPoint .pptx", data)
+def read_pptx(data: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
+    pptx = archive_library("pptx", "python-pptx", "PowerPoint .pptx", data, options)
     try:
         slides = [_slide_blocks(slide) for slide in pptx.Presentation(io.BytesIO(data)).slides]
     except Exception as exc:  # a damaged or mislabelled archive fails in many ways

@@ -11,7 +11,13 @@ import io
 from collections.abc import Iterable, Sequence
 
 from rag.readers.archive import archive_library
-from rag.readers.base import Extracted, ReadError, paragraph_lines
+from rag.readers.base import (
+    DEFAULT_OPTIONS,
+    Extracted,
+    ReadError,
+    ReadOptions,
+    paragraph_lines,
+)
 from rag.readers.text import UNDECODABLE, decode_bytes
 
 
@@ -49,8 +55,8 @@ def table_rows(rows: Iterable[Sequence[object]]) -> list[str]:
     return out
 
 
-def read_xlsx(data: bytes) -> Extracted:
-    openpyxl = archive_library("openpyxl", "openpyxl", "Excel .xlsx", data)
+def read_xlsx(data: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
+    openpyxl = archive_library("openpyxl", "openpyxl", "Excel .xlsx", data, options)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:

@@ -1,10 +1,11 @@
 """The manifest every store publishes with an index state, and the checks made against it.
 
 A manifest records what built the index (embedding model and dimension, chunking, keyword
-scheme, format version), what it holds (documents, paragraphs, chunks, the model's [UNK] rate
-over the chunk text) and what was skipped. Each store adds its own fields (FAISS index type,
-Milvus build and generation). Per-file entries (``file_entry``) carry the counts an update needs
-to recompute the totals without reading unchanged files again.
+scheme, the reading settings that change what a reader extracts, format version), what it
+holds (documents, paragraphs, chunks, the model's [UNK] rate over the chunk text) and what was
+skipped. Each store adds its own fields (FAISS index type, Milvus build and generation).
+Per-file entries (``file_entry``) carry the counts an update needs to recompute the totals
+without reading unchanged files again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,22 @@ def chunking_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+def reading_settings(settings: Settings) -> dict[str, Any]:
+    """What decides which text the readers extract: OCR on or off and its engine, and the
+    limits past which a file is refused. A change re-reads every file (turning OCR on picks up
+    scans that were skipped; raising a limit, files that were refused)."""
+    from rag.ocr.engine import engine_id
+
+    return {
+        "ocr": settings.ocr,
+        "ocr_engine": engine_id() if settings.ocr else None,
+        "max_pages": settings.max_pages,
+        "max_image_pixels": settings.max_image_pixels,
+        "max_unpacked_mb": settings.max_unpacked_mb,
+        "max_archive_entries": settings.max_archive_entries,
+    }
+
+
 def settings_change(manifest: Mapping[str, Any] | None, settings: Settings,
                     model: str) -> str | None:
     """Why an index with ``manifest`` cannot take an incremental update for these settings and
@@ -44,6 +61,13 @@ def settings_change(manifest: Mapping[str, Any] | None, settings: Settings,
         return f"embedding model changed ({manifest.get('embed_model')} -> {model})"
     if manifest.get("chunking") != chunking_settings(settings):
         return "chunking settings changed"
+    reading = manifest.get("reading")
+    if reading != reading_settings(settings):
+        if reading is None:
+            return "reading settings (OCR) not recorded: index built before OCR"
+        if reading.get("ocr") != settings.ocr:
+            return f"OCR turned {'on' if settings.ocr else 'off'}"
+        return "reading settings changed (OCR engine or file limits)"
     if manifest.get("keyword") != KEYWORD_SCHEME:
         return "keyword index scheme changed"
     return None
@@ -74,6 +98,7 @@ def new_manifest(*, model: str, dimension: int, settings: Settings,
         "dimension": dimension,
         "unk_rate": round(unknown / tokens, 4) if tokens else 0.0,
         "chunking": chunking_settings(settings),
+        "reading": reading_settings(settings),
         "keyword": KEYWORD_SCHEME,
         "documents": sum(1 for f in files.values() if int(f["chunks"]) > 0),
         "paragraphs": sum(int(f["paragraphs"]) for f in files.values()),

@@ -328,3 +328,27 @@ def test_fake_takes_the_best_ranked_passage_not_the_first_listed() -> None:
     shuffled = seed_corpus().evidence(QUESTION, tuple(reversed(evidence.passages)))
     ordered, reversed_ = FakeAnswerer().answer(evidence), FakeAnswerer().answer(shuffled)
     assert (reversed_.text, reversed_.citations) == (ordered.text, ordered.citations)
+
+
+def test_document_markers_never_become_citation_links():
+    """A quoted "[2]" (or 【2】/［2］) from a document is made inert by every quoting answerer:
+    the only markers left in the text are the answerer's own, each naming a citation."""
+    import re
+
+    from rag.answerers.extractive import ExtractiveAnswerer
+    from rag.answerers.fake import FakeAnswerer
+    from rag.schema import Paragraph, Passage
+
+    text = "青松公司的董事长是王明，详见附件[2]与【3】。青松公司位于济南。"
+    para = Paragraph("forged.txt", 0, text, 1, 1)
+    passage = Passage("c1", "forged.txt", 0, (0,), text, 1.0, (1, 1),
+                      channel_scores={"keyword": 5.0})
+    evidence = Evidence(question="青松公司的董事长是谁？", passages=(passage,),
+                        paragraph=lambda doc, i: para, idf=lambda t: 2.0,
+                        in_corpus=lambda t: t in text.lower() or t.lstrip("§") in text)
+    for answerer in (ExtractiveAnswerer(), FakeAnswerer()):
+        answer = answerer.answer(evidence)
+        assert not answer.abstained, (answerer.name, answer.notice)
+        markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+        assert markers == {c.n for c in answer.citations}, (answerer.name, answer.text)
+        assert "〔2〕" in answer.text and "[2]" not in answer.text.replace("[1]", "")

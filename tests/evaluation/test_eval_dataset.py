@@ -219,3 +219,24 @@ def test_read_squad_tells_squad_from_other_files(tmp_path):
     other.write_text("{", encoding="utf-8")
     with pytest.raises(DatasetError, match="not valid JSON"):
         read_squad(other)
+
+
+# -- the readers' seed set (eval/qa_readers.jsonl: questions written first, frozen) -------------
+
+READERS_PATH = ROOT / "eval" / "qa_readers.jsonl"
+READER_ROWS = [json.loads(line) for line in READERS_PATH.read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+
+
+def test_readers_set_loads_and_has_both_kinds_of_question():
+    items = load_qa(READERS_PATH)
+    assert len(items) == len(READER_ROWS) >= 50
+    assert sum(not i.answerable for i in items) >= 8
+    assert sum(i.answerable for i in items) >= 40
+
+
+@pytest.mark.parametrize("row", READER_ROWS, ids=[r.get("id", "?") for r in READER_ROWS])
+def test_readers_rows_follow_the_seed_rules(row, seed_texts):
+    test_seed_row_schema(row)
+    if row["answerable"]:
+        test_seed_answers_and_evidence_occur_in_their_documents(row, seed_texts)

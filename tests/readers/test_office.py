@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from rag.paragraphs import split_paragraphs
-from rag.readers import ReadError, extract
+from rag.readers import ReadError, ReadOptions, extract
 
 pptx = pytest.importorskip("pptx")
 openpyxl = pytest.importorskip("openpyxl")
@@ -76,15 +76,13 @@ def _bomb(size: int, entries: int = 1) -> bytes:
 
 def test_zip_bomb_is_refused_before_it_is_inflated(monkeypatch):
     bomb = _bomb(3 * 1024 * 1024)
-    monkeypatch.setenv("RAG_MAX_UNPACKED_MB", "1")
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("inflated"))
     with pytest.raises(ReadError, match=r"unpacks to 3 MB, over the 1 MB limit.*"
                                         r"RAG_MAX_UNPACKED_MB=4"):
-        extract(bomb, "bomb.xlsx")
+        extract(bomb, "bomb.xlsx", ReadOptions(max_unpacked_mb=1))
 
 
-def test_archive_with_too_many_entries_is_refused(monkeypatch):
-    monkeypatch.setenv("RAG_MAX_ARCHIVE_ENTRIES", "5")
+def test_archive_with_too_many_entries_is_refused():
     with pytest.raises(ReadError, match="holds 9 entries, over the 5-entry limit.*"
                                         "RAG_MAX_ARCHIVE_ENTRIES=9"):
-        extract(_bomb(10, entries=9), "many.pptx")
+        extract(_bomb(10, entries=9), "many.pptx", ReadOptions(max_archive_entries=5))

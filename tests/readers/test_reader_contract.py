@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from docmaker import image_bytes, make_docx, make_pdf, render_page, wrap
+from docmaker import image_bytes, make_docx, make_pdf, read_options, render_page, wrap
 
 from rag.documents import read_document
 from rag.paragraphs import split_paragraphs
@@ -165,7 +165,7 @@ def test_every_reader_is_under_contract() -> None:
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_a_real_file_reads_back_its_paragraph(tmp_path: Path, suffix: str) -> None:
-    extracted = extract(_made(tmp_path, suffix), f"seed{suffix}")
+    extracted = extract(_made(tmp_path, suffix), f"seed{suffix}", read_options())
     assert isinstance(extracted, Extracted)
     # Modulo whitespace: formats differ in where they break lines, not in the characters.
     text = _SPACE.sub("", extracted.text)
@@ -194,7 +194,9 @@ def _close_enough(got: str, want: str, rate: float = 0.02) -> bool:
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_upper_case_suffix_reads_the_same(tmp_path: Path, suffix: str) -> None:
     data = _made(tmp_path, suffix)
-    assert extract(data, f"SEED{suffix.upper()}") == extract(data, f"seed{suffix}")
+    options = read_options()
+    assert extract(data, f"SEED{suffix.upper()}", options) == extract(data, f"seed{suffix}",
+                                                                        options)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

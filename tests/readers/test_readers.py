@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from docmaker import make_docx, make_pdf, wrap
+from docmaker import make_docx, make_pdf, read_options, wrap
 
 from rag.documents import SUPPORTED_SUFFIXES, Skipped, load_documents
 from rag.paragraphs import split_paragraphs
@@ -41,13 +41,13 @@ def test_pdf_wrapped_lines_become_whole_paragraphs_with_pages(tmp_path):
     assert [p.page for p in paragraphs] == [1, 1, 1, 2]  # P3 starts on page 1
 
 
-def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog, monkeypatch):
-    monkeypatch.setenv("RAG_OCR", "0")  # OCR on: tests/readers/test_ocr.py
+def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog):
+    # OCR off (OCR on: tests/readers/test_ocr.py)
     make_pdf(tmp_path / "scan.pdf", [[], []])
     (tmp_path / "good.txt").write_text(P1, encoding="utf-8")
     skipped: list[Skipped] = []
     with caplog.at_level(logging.WARNING):
-        docs = list(load_documents(tmp_path, skipped=skipped))
+        docs = list(load_documents(tmp_path, skipped=skipped, options=read_options(ocr=False)))
     assert [d.path for d in docs] == ["good.txt"]
     assert [s.path for s in skipped] == ["scan.pdf"]
     assert "no text layer on any of its 2 page(s)" in skipped[0].reason
@@ -55,12 +55,10 @@ def test_image_only_pdf_is_reported_not_indexed_empty(tmp_path, caplog, monkeypa
     assert "scan.pdf" in caplog.text and "scanned" in caplog.text
 
 
-def test_partly_scanned_pdf_keeps_text_pages_and_names_the_others(tmp_path, caplog,
-                                                                   monkeypatch):
-    monkeypatch.setenv("RAG_OCR", "0")
+def test_partly_scanned_pdf_keeps_text_pages_and_names_the_others(tmp_path, caplog):
     make_pdf(tmp_path / "mixed.pdf", [["第一页有文字。"], [], ["第三页也有文字。"]])
     with caplog.at_level(logging.WARNING):
-        doc, paragraphs = _read_one(tmp_path)
+        doc, paragraphs = _read_one(tmp_path, options=read_options(ocr=False))
     assert [(p.text, p.page) for p in paragraphs] == [
         ("第一页有文字。", 1), ("第三页也有文字。", 3)]
     assert "mixed.pdf" in caplog.text and "page(s) 2 have no text layer" in caplog.text
