@@ -19,9 +19,9 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Case:
+class Case(NamedTuple):
+    """One question of a fit set with the evidence the answerer would get for it."""
+
     source: str
     item: QAItem
     evidence: Evidence

@@ -264,15 +264,21 @@ def convert_squad(path: str | Path, out_dir: str | Path, *, per: str = "context"
     if not docs or not items:
         raise DatasetError(f"{path} holds no contexts with answerable or impossible questions")
     corpus = Path(out_dir) / "squad_corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    for old in corpus.glob("*.txt"):
-        if old.name not in docs:
-            old.unlink()
-    for name, text in docs.items():
-        target = corpus / name
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
+    write_corpus(docs, corpus)
     qa_path = Path(out_dir) / "qa.jsonl"
     write_qa(items, qa_path)
     log.info("converted %s: %d documents, %d questions", path, len(docs), len(items))
     return corpus, qa_path
+
+
+def write_corpus(docs: dict[str, str], folder: Path) -> None:
+    """Make ``folder`` hold exactly ``docs`` (name -> text) as .txt files, rewriting only what
+    changed, so an index over it stays current when nothing did."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.txt"):
+        if old.name not in docs:
+            old.unlink()
+    for name, text in docs.items():
+        target = folder / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")

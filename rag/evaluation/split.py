@@ -29,6 +29,7 @@ from rag.evaluation.dataset import (
     QAItem,
     read_squad,
     squad_to_corpus,
+    write_corpus,
     write_qa,
 )
 
@@ -97,7 +98,7 @@ def split_squad(path: str | Path, out_dir: str | Path, *, seed: int = 13,
         questions[split].append(item if in_corpus and item.answerable else _unanswerable(item))
     out = Path(out_dir)
     paths = SplitPaths(out / "corpus", out / "fit.jsonl", out / "report.jsonl", out / SPLIT_FILE)
-    _write_corpus(kept, paths.corpus)
+    write_corpus(kept, paths.corpus)
     write_qa(questions["fit"], paths.fit)
     write_qa(questions["report"], paths.report)
     info = {
@@ -120,17 +121,6 @@ def _counts(items: list[QAItem], plan: dict[int, tuple[str, bool]], split: str
         "answerable": sum(1 for i in items if i.answerable),
         "unanswerable": sum(1 for i in items if not i.answerable),
     }
-
-
-def _write_corpus(docs: dict[str, str], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.txt"):
-        if old.name not in docs:
-            old.unlink()
-    for name, text in docs.items():
-        target = folder / name
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
 
 
 def split_name(qa_file: str | Path | None) -> str | None:
@@ -169,6 +159,6 @@ def subsample(qa_file: str | Path, corpus_dir: str | Path, out_dir: str | Path, 
     unanswerable = rng.sample(others, round(len(others) * share))
     texts = {name: (Path(corpus_dir) / name).read_text(encoding="utf-8") for name in chosen}
     out = Path(out_dir)
-    _write_corpus(texts, out / "corpus")
+    write_corpus(texts, out / "corpus")
     write_qa([*answerable, *unanswerable], out / "qa.jsonl")
     return out / "corpus", out / "qa.jsonl"
