@@ -68,7 +68,7 @@ CSS = """
   line-height: 1.6;
 }
 .rag-sources mark, .rag-docview mark { background: #ffe58f; color: #111; padding: 0 1px; }
-.rag-open {
+.rag-open, .rag-page {
   font-size: .8rem; padding: 2px 8px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
 }

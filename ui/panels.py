@@ -55,7 +55,7 @@ def _source_card(turn: int, n: int, group: Sequence[Citation], active: bool) -> 
         f"</blockquote>"
         f'<button class="rag-open" type="button" data-rag-action="open:{turn}:c:{n}">'
         f"在文档中查看 · Show in document</button>"
-        + (f' <button class="rag-open" type="button" data-rag-action="page:{turn}:{n}">'
+        + (f' <button class="rag-page" type="button" data-rag-action="page:{turn}:{n}">'
            "查看原页 · Show page</button>" if shows_pages(first.doc) else "")
         + "</li>"
     )
