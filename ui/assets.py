@@ -33,7 +33,7 @@ SCROLL_JS = """
   if (action.startsWith("cite:")) {
     const [, turn, n] = action.split(":");
     selector = `#sources-panel #src-${turn}-${n}`;
-  } else if (action.startsWith("open:")) {
+  } else if (action.startsWith("open:") || action.startsWith("page:")) {
     selector = `#doc-view .rag-docview[data-view="${action}"] .rag-target`;
   }
   if (!selector) return;
@@ -68,7 +68,7 @@ CSS = """
   line-height: 1.6;
 }
 .rag-sources mark, .rag-docview mark { background: #ffe58f; color: #111; padding: 0 1px; }
-.rag-open {
+.rag-open, .rag-page {
   font-size: .8rem; padding: 2px 8px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
 }
@@ -90,6 +90,7 @@ CSS = """
 @keyframes rag-blink { 50% { opacity: 0; } }
 .rag-doc-para { margin: 4px 0; padding: 4px 6px; line-height: 1.6; border-radius: 4px; }
 .rag-doc-para.rag-target { background: rgba(255, 229, 143, .35); border-left: 3px solid #f59e0b; }
+.rag-page-image { width: 100%; height: auto; border: 1px solid var(--border-color-primary); }
 .rag-pnum { font-size: .75rem; color: var(--body-text-color-subdued); margin-right: 4px; }
 .rag-flash { animation: rag-flash 1.5s ease-out; }
 @keyframes rag-flash { from { background: rgba(245, 158, 11, .55); } }

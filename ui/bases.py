@@ -70,8 +70,8 @@ class KBChat(ChatHandlers):
     def rag_for(self, session: str | None) -> RAG:
         return self.library.select(self.selected.get(session) or self.initial)
 
-    def document(self, doc: str, kb: str | None) -> list[Any]:
-        return self.rag.document(doc) if kb is None else self.library.get(kb).document(doc)
+    def source_rag(self, kb: str | None) -> RAG:
+        return self.rag if kb is None else self.library.get(kb)
 
     def select(self, names: list[str] | str | None, request: gr.Request | None = None) -> str:
         names = [names] if isinstance(names, str) else list(names or [])

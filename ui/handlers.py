@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import gradio as gr
 
+from rag.basefiles import corpus_file
 from rag.errors import RAGError
+from rag.ocr.locate import cited_boxes
+from rag.readers.base import ReadOptions
 from rag.schema import Answer
 from rag.uploads import add_documents
 from ui import endpoints, panels, render, session
@@ -142,8 +145,24 @@ class ChatHandlers:
             return gr.skip(), gr.skip()
         if action.kind == "cite":
             return panels.sources_html(answer, action.turn, active=action.n), gr.skip()
-        view = self.document_view(answer, action, key=value)
+        view = (self.page_view(answer, action.n, key=value) if action.kind == "page"
+                else self.document_view(answer, action, key=value))
         return gr.skip(), (gr.skip() if view is None else view)
+
+    def page_view(self, answer: Answer, n: int, *, key: str) -> str | None:
+        """Citation ``n``'s scanned page with the cited lines boxed (``rag.ocr.locate``)."""
+        group = render.citation_groups(answer).get(n)
+        if not group:
+            return None
+        first = group[0]
+        try:
+            rag = self.source_rag(first.kb)
+            data = corpus_file(rag, first.doc).read_bytes()
+            found = cited_boxes(data, first.page, [c.quote or c.text for c in group],
+                                ReadOptions.from_settings(rag.settings))
+        except (RAGError, OSError) as exc:
+            return panels.page_html(first, None, key=key, problem=_error_message(exc))
+        return panels.page_html(first, found, key=key)
 
     def document_view(self, answer: Answer, action: session.Action, *, key: str) -> str | None:
         if action.related:
@@ -164,8 +183,12 @@ class ChatHandlers:
         """The RAG that answers ``session`` (``ui.bases.KBChat`` picks its knowledge bases)."""
         return self.rag
 
+    def source_rag(self, kb: str | None) -> RAG:
+        """The RAG holding a source of knowledge base ``kb`` (None: the app's own)."""
+        return self.rag
+
     def document(self, doc: str, kb: str | None) -> list[Any]:
-        return self.rag.document(doc)
+        return self.source_rag(kb).document(doc)
 
     def upload(self, paths: list[str] | None, progress: gr.Progress = _PROGRESS,
                request: gr.Request | None = None) -> tuple[Any, Any, Any]:

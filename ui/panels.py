@@ -3,10 +3,12 @@ footer and upload reports, as HTML strings (escaped through ``ui.render``'s help
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.ocr.locate import shows_pages
 from rag.schema import Answer, Citation, Paragraph, Passage
 from ui.render import (
     attr,
@@ -19,6 +21,7 @@ from ui.render import (
 )
 
 if TYPE_CHECKING:
+    from rag.ocr.locate import CitedPage
     from rag.uploads import UploadReport
 
 
@@ -51,7 +54,10 @@ def _source_card(turn: int, n: int, group: Sequence[Citation], active: bool) -> 
         f'<blockquote class="rag-para">{mark_quotes(first.text, [c.quote for c in group])}'
         f"</blockquote>"
         f'<button class="rag-open" type="button" data-rag-action="open:{turn}:c:{n}">'
-        f"在文档中查看 · Show in document</button></li>"
+        f"在文档中查看 · Show in document</button>"
+        + (f' <button class="rag-page" type="button" data-rag-action="page:{turn}:{n}">'
+           "查看原页 · Show page</button>" if shows_pages(first.doc) else "")
+        + "</li>"
     )
 
 
@@ -115,6 +121,27 @@ def document_html(doc: str, paragraphs: Sequence[Paragraph], *, target: int,
                     f"{lines_label(p.lines)}</span> {body}</p>")
     return (f'<div class="rag-docview" data-view="{attr(key)}">{head}'
             f'<div class="rag-doc-body">{"".join(rows)}</div></div>')
+
+
+def page_html(citation: Citation, found: CitedPage | None, *, key: str = "",
+              problem: str = "") -> str:
+    """A scanned source's page image with the cited lines boxed (``rag.ocr.locate``), or why
+    it cannot be shown (``problem``; a page read from its text layer has no image to box)."""
+    head = (f'<div class="rag-docview-head"><strong>{text_html(citation.doc)}</strong> · '
+            f"{page_label(citation.page or 1)}¶{citation.paragraph} · "
+            f"{lines_label(citation.lines)}</div>")
+    if found is None:
+        why = text_html(problem) if problem else (
+            "这一页没有可标出的扫描图像（页面有文字层，或引文不在该页图像中）。"
+            "<br>No scanned image to box here: the page was read from its text layer, or the "
+            "quote is not on the page image. “Show in document” shows the paragraph.")
+        return (f'<div class="rag-docview" data-view="{attr(key)}">{head}'
+                f'<p class="rag-target rag-hint">{why}</p></div>')
+    src = "data:image/png;base64," + base64.b64encode(found.png).decode("ascii")
+    alt = f"{citation.doc} p.{citation.page or 1}, {len(found.boxes)} cited line(s) boxed"
+    return (f'<div class="rag-docview" data-view="{attr(key)}">{head}'
+            f'<div class="rag-doc-body rag-target"><img class="rag-page-image" '
+            f'src="{src}" alt="{attr(alt)}"></div></div>')
 
 
 # -- settings, footer, uploads ---------------------------------------------------------------

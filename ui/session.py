@@ -15,7 +15,7 @@ from rag.schema import Answer
 
 TurnStatus = Literal["streaming", "done", "stopped", "error"]
 
-_ACTION = re.compile(r"^(cite):(\d{1,4}):(\d{1,3})$|^(open):(\d{1,4}):([cr]):(\d{1,3})$")
+_ACTION = re.compile(r"^(cite|page):(\d{1,4}):(\d{1,3})$|^(open):(\d{1,4}):([cr]):(\d{1,3})$")
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,23 @@ class Turn:
 
 @dataclass(frozen=True)
 class Action:
-    """A click from the page: show citation ``n`` of a turn, or open a source in its document."""
+    """A click from the page: show citation ``n`` of a turn, open a source in its document, or
+    show a scanned source's page image with the cited lines boxed."""
 
-    kind: Literal["cite", "open"]
+    kind: Literal["cite", "open", "page"]
     turn: int
     n: int
     related: bool = False
 
 
 def parse_action(value: str) -> Action | None:
-    """The action sent by the page (``cite:T:N``, ``open:T:c:N``, ``open:T:r:I``), or None."""
+    """The action sent by the page (``cite:T:N``, ``open:T:c:N``, ``open:T:r:I``,
+    ``page:T:N``), or None."""
     m = _ACTION.match((value or "").strip())
     if m is None:
         return None
     if m.group(1):
-        return Action("cite", int(m.group(2)), int(m.group(3)))
+        return Action(m.group(1), int(m.group(2)), int(m.group(3)))
     return Action("open", int(m.group(5)), int(m.group(7)), related=m.group(6) == "r")
 
 

@@ -67,14 +67,32 @@ def box_from_quad(text: str, quad: Sequence[Sequence[float]]) -> Box:
 
 def page_text(boxes: Sequence[Box]) -> str:
     """The page's text in reading order: blocks separated by blank lines, paragraphs indented."""
-    items = [b for b in boxes if b.text.strip()]
-    if not items:
-        return ""
-    size = median(_size(b) for b in items)
-    blocks = [_lines([b for b in block if not b.vertical]) + [b for b in block if b.vertical]
-              for block in _cut(items, size)]
+    size, blocks = _blocks(boxes)
     text = "\n\n".join(t for t in (_block_text(b, size) for b in blocks) if t)
     return _LONE_DASH.sub("——", text)
+
+
+def reading_lines(boxes: Sequence[Box]) -> list[Box]:
+    """The page's lines (joined boxes, with their bounds) in the order ``page_text`` writes
+    them: what a citation's quote is found in (``rag.ocr.locate``)."""
+    _, blocks = _blocks(boxes)
+    return [line for block in blocks for line in _block_order(block)]
+
+
+def _blocks(boxes: Sequence[Box]) -> tuple[float, list[list[Box]]]:
+    """The character size and the blocks in reading order, horizontal boxes joined into lines."""
+    items = [b for b in boxes if b.text.strip()]
+    if not items:
+        return 0.0, []
+    size = median(_size(b) for b in items)
+    return size, [_lines([b for b in block if not b.vertical]) + [b for b in block if b.vertical]
+                  for block in _cut(items, size)]
+
+
+def _block_order(block: list[Box]) -> list[Box]:
+    """A block's lines as written: vertical captions right to left, then lines top down."""
+    return (sorted((b for b in block if b.vertical), key=lambda b: -b.x1)
+            + sorted((b for b in block if not b.vertical), key=lambda b: b.y0))
 
 
 def _size(box: Box) -> float:
@@ -145,9 +163,9 @@ def _cut(items: list[Box], size: float, depth: int = 0) -> list[list[Box]]:
 
 
 def _block_text(block: list[Box], size: float) -> str:
-    horizontal = sorted((b for b in block if not b.vertical), key=lambda b: b.y0)
-    vertical = sorted((b for b in block if b.vertical), key=lambda b: -b.x1)
-    out = [_INDENT + b.text.strip() for b in vertical]  # each caption stands alone
+    ordered = _block_order(block)
+    horizontal = [b for b in ordered if not b.vertical]
+    out = [_INDENT + b.text.strip() for b in ordered if b.vertical]  # each caption alone
     if not horizontal:
         return "\n".join(out)
     left = min(b.x0 for b in horizontal)

@@ -83,6 +83,19 @@ def read_pdf(data: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
     return Extracted(text=text, kind="pdf", encoding=encoding, warnings=tuple(warnings))
 
 
+def has_text_layer(data: bytes, index: int) -> bool:
+    """Whether ``read_pdf`` reads page ``index`` (0-based) from its text layer, not by OCR."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        _unlock(reader)
+        text, error = _page_text(reader, index)
+    except Exception:  # noqa: BLE001 - unreadable here means not read as text either
+        return False
+    return error is None and _usable(text)
+
+
 def _usable(text: str) -> bool:
     """A text layer worth indexing: some text, not mostly undecodable glyphs."""
     visible = re.sub(r"\s+", "", text)
