@@ -85,6 +85,9 @@ class Settings:
     max_image_pixels: int = 60_000_000
     # .pptx/.xlsx archives: refused before inflating when larger unpacked, or with more entries.
     max_unpacked_mb: int = 500
+    # Text one file may yield, in MB of UTF-8 (a 10,000-page book is about 20): bounds the
+    # memory its paragraphs, chunks and tokens take while it is indexed, whatever its format.
+    max_text_mb: int = 20
     max_archive_entries: int = 10_000
 
     def with_overrides(self, **overrides: Any) -> Settings:

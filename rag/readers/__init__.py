@@ -54,6 +54,18 @@ def reader_for(name: str) -> Reader | None:
     return READERS.get(name[dot:].lower()) if dot > 0 else None
 
 
+_MB = 1024 * 1024
+# Formats whose bytes are their text: checked against max_text_mb before decoding.
+_PLAIN = {read_text, read_markdown, read_html, read_csv}
+
+
+def _too_much_text(size: int, options: ReadOptions) -> ReadError:
+    return ReadError(
+        f"the file holds {size / _MB:,.1f} MB of text, over the {options.max_text_mb} MB limit "
+        "that bounds the memory indexing one file takes; split it, or raise the limit with "
+        f"RAG_MAX_TEXT_MB={int(size // _MB) + 1} (or max_text_mb in rag.toml)")
+
+
 def extract(data: bytes, name: str, options: ReadOptions = DEFAULT_OPTIONS) -> Extracted:
     """Text of a file's bytes, read by its suffix's reader and cleaned of control characters.
 
@@ -67,6 +79,8 @@ def extract(data: bytes, name: str, options: ReadOptions = DEFAULT_OPTIONS) -> E
         raise ReadError(f"unsupported file type; supported: {supported}")
     if not data:
         raise ReadError("the file is empty (0 bytes)")
+    if reader in _PLAIN and len(data) > options.max_text_mb * _MB:
+        raise _too_much_text(len(data), options)  # before decoding: bytes >= characters
     try:
         extracted = reader(data, options) if reader in _TAKE_OPTIONS else reader(data)
     except ReadError:
@@ -78,6 +92,9 @@ def extract(data: bytes, name: str, options: ReadOptions = DEFAULT_OPTIONS) -> E
         raise ReadError(f"reading it failed unexpectedly ({type(exc).__name__}: {exc}); "
                         "please report this with the file") from exc
     text = clean_text(extracted.text)
+    size = len(text.encode("utf-8"))
+    if size > options.max_text_mb * _MB:
+        raise _too_much_text(size, options)
     if not text.strip():
         raise ReadError("the file holds no text (only blank space or control characters)")
     return Extracted(text=text, kind=extracted.kind, encoding=extracted.encoding,

@@ -46,6 +46,7 @@ class ReadOptions:
     max_image_pixels: int = Settings.max_image_pixels
     max_unpacked_mb: int = Settings.max_unpacked_mb
     max_archive_entries: int = Settings.max_archive_entries
+    max_text_mb: int = Settings.max_text_mb
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadOptions:
@@ -53,7 +54,8 @@ class ReadOptions:
                    ocr_progress=settings.ocr_progress, max_pages=settings.max_pages,
                    max_image_pixels=settings.max_image_pixels,
                    max_unpacked_mb=settings.max_unpacked_mb,
-                   max_archive_entries=settings.max_archive_entries)
+                   max_archive_entries=settings.max_archive_entries,
+                   max_text_mb=settings.max_text_mb)
 
 
 DEFAULT_OPTIONS = ReadOptions()

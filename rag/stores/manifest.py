@@ -46,6 +46,7 @@ def reading_settings(settings: Settings) -> dict[str, Any]:
         "max_image_pixels": settings.max_image_pixels,
         "max_unpacked_mb": settings.max_unpacked_mb,
         "max_archive_entries": settings.max_archive_entries,
+        "max_text_mb": settings.max_text_mb,
     }
 
 

@@ -235,3 +235,13 @@ def test_docx_zip_bomb_is_refused_without_inflating_it(tmp_path):
     assert "unpacks to 600 MB, over the 500 MB limit" in reason
     assert "RAG_MAX_UNPACKED_MB=601" in reason
     assert int(peak_kb) < 400 * 1024  # nothing close to the unpacked size was ever held
+
+
+def test_text_over_the_limit_is_refused_before_decoding(tmp_path):
+    from rag.readers import ReadError, ReadOptions, extract
+
+    small = ReadOptions(max_text_mb=1)
+    big = ("兖州区培育新能源产业。" * 40_000).encode("utf-8")  # about 1.3 MB
+    with pytest.raises(ReadError, match=r"1\.3 MB of text, over the 1 MB limit.*RAG_MAX_TEXT_MB=2"):
+        extract(big, "big.txt", small)
+    assert extract(big, "big.txt").text.startswith("兖州区")  # the default 20 MB takes it
