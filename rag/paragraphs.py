@@ -17,6 +17,7 @@ narrow and wide columns; a one-line block borrows the width of the nearest multi
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -125,6 +126,8 @@ def _line_widths(blocks: list[list[_Line]]) -> dict[int, float | None]:
     """
     widths: dict[int, float | None] = {}
     multi = [b for b in blocks if len(b) > 1]
+    spans = [(b[0].no, b[-1].no) for b in multi]  # in document order, disjoint
+    multi_widths = [max(display_width(x.text) for x in b) for b in multi]
     for block in blocks:
         sizes = [display_width(x.text) for x in block]
         for k, line in enumerate(block):
@@ -132,16 +135,23 @@ def _line_widths(blocks: list[list[_Line]]) -> dict[int, float | None]:
                 lo, hi = max(0, k - _WINDOW), k + _WINDOW + 1
                 widths[line.no] = max(sizes[lo:hi])
             else:
-                widths[line.no] = _nearest_width(line.no, multi)
+                widths[line.no] = _nearest_width(line.no, spans, multi_widths)
     return {no: w if w is not None and w >= _MIN_WRAP_WIDTH else None for no, w in widths.items()}
 
 
-def _nearest_width(no: int, multi: list[list[_Line]]) -> float | None:
+def _nearest_width(no: int, spans: list[tuple[int, int]], widths: list[float]
+                   ) -> float | None:
+    """Width of the multi-line block nearest to line ``no`` (the earlier one on a tie), if it
+    is within 40 lines. Blocks are sorted, so only the ones just before and after can be
+    nearest: a binary search, not a scan (a scan made a 20 MB file take minutes)."""
+    i = bisect.bisect_right(spans, (no, no))
     best, best_dist = None, None
-    for other in multi:
-        dist = min(abs(no - other[-1].no), abs(other[0].no - no))
-        if best_dist is None or dist < best_dist:
-            best, best_dist = max(display_width(x.text) for x in other), dist
+    for j in (i - 1, i):
+        if 0 <= j < len(spans):
+            first, last = spans[j]
+            dist = min(abs(no - last), abs(first - no))
+            if best_dist is None or dist < best_dist:
+                best, best_dist = widths[j], dist
     return best if best_dist is not None and best_dist <= 40 else None
 
 
