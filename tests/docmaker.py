@@ -11,6 +11,12 @@ import pytest
 # conftest.py points RAG_OCR_CACHE_DIR at one cache for the session: a page image made twice
 # with the same bytes is OCR'd once, which keeps the OCR tests fast.
 
+# Seed-like paragraphs the OCR tests render into pages.
+P1 = "兖州区培育新能源、造纸包装、橡胶化工三个千亿级产业，企业兴则经济兴，企业强则经济强。"
+P2 = "市委书记温金荣出席会议并讲话，强调要坚定不移走生态优先、绿色发展之路。"
+P3 = "宁德时代新能源电池项目落户兖州经济技术开发区，总投资一百二十亿元。"
+P4 = "华勤橡胶工业集团有限公司总经理牛飞介绍，公司今年出口增长30%。"
+
 FONT = "STSong-Light"  # reportlab's built-in Adobe CID font for Simplified Chinese
 
 

@@ -11,7 +11,18 @@ import io
 import re
 
 import pytest
-from docmaker import image_bytes, make_image_pdf, make_pdf, read_options, render_page, wrap
+from docmaker import (
+    P1,
+    P2,
+    P3,
+    P4,
+    image_bytes,
+    make_image_pdf,
+    make_pdf,
+    read_options,
+    render_page,
+    wrap,
+)
 
 from rag.ocr.layout import Box
 from rag.ocr.locate import OUTLINE, cited_boxes, matching_lines, shows_pages
@@ -19,10 +30,7 @@ from rag.ocr.locate import OUTLINE, cited_boxes, matching_lines, shows_pages
 pytest.importorskip("rapidocr")
 pytest.importorskip("pypdfium2")
 
-P1 = "兖州区培育新能源、造纸包装、橡胶化工三个千亿级产业，企业兴则经济兴，企业强则经济强。"
-P2 = "市委书记温金荣出席会议并讲话，强调要坚定不移走生态优先、绿色发展之路。"
-P3 = "宁德时代新能源电池项目落户兖州经济技术开发区，总投资一百二十亿元。"
-P4 = "华勤橡胶工业集团有限公司总经理牛飞介绍，公司今年出口增长30%。"
+
 QUESTION = "牛飞介绍公司今年出口增长多少？"
 
 
