@@ -264,6 +264,9 @@ class ExtractiveAnswerer(Answerer):
         numbers: dict[tuple[str, int], int] = {}
         citations: list[Citation] = []
         parts: list[str] = []
+        # Two picks can trim to the same words (a runner-up of the same sentence): say it once.
+        chosen = [s for i, s in enumerate(chosen)
+                  if not any(s.text in t.text for t in chosen[:i])]
         for s in chosen:
             key = (s.doc, s.paragraph)
             para = evidence.paragraph(s.doc, s.paragraph)
