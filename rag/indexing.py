@@ -43,15 +43,12 @@ class Plan:
 
     model: ModelChoice
     previous: Snapshot | None
+    indexed: dict[str, dict[str, Any]]  # the previous index's file entries (read once)
     files: dict[str, CorpusFile]
     change: CorpusChange
     reason: str | None = None
     fresh: bool = False
     skipped: list[Skipped] = field(default_factory=list)
-
-    @property
-    def indexed(self) -> dict[str, dict[str, Any]]:
-        return {} if self.previous is None else self.previous.files()
 
 
 def _live(store: Store, *, rebuild: bool) -> tuple[Snapshot | None, str | None]:
@@ -90,7 +87,9 @@ def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
     change = diff(files, {} if fresh else {p: e for p, e in indexed.items() if p not in force})
     if not fresh and change:
         reason = change.describe(indexed)
-    return Plan(model, previous if not rebuild else None, files, change, reason, fresh, skipped)
+    if rebuild:  # nothing of the previous index is kept or reused
+        previous, indexed = None, {}
+    return Plan(model, previous, indexed, files, change, reason, fresh, skipped)
 
 
 def update_index(store: Store, corpus_dir: Path, settings: Settings,

@@ -29,10 +29,6 @@ from rag.ocr.layout import Box, page_text
 from rag.paragraphs import split_paragraphs
 from rag.readers import ReadError, extract
 
-pytest.importorskip("rapidocr")
-pytest.importorskip("pypdfium2")
-
-
 
 def _lines(*paragraphs: str, width: int = 16) -> list[str]:
     """Each paragraph wrapped at ``width`` with its first line indented, as printed."""

@@ -27,10 +27,6 @@ from docmaker import (
 from rag.ocr.layout import Box
 from rag.ocr.locate import OUTLINE, cited_boxes, matching_lines, shows_pages
 
-pytest.importorskip("rapidocr")
-pytest.importorskip("pypdfium2")
-
-
 QUESTION = "牛飞介绍公司今年出口增长多少？"
 
 
@@ -134,7 +130,6 @@ def test_a_text_layer_pdf_page_gives_none(scanned, monkeypatch):
 
 
 def test_the_source_card_offers_the_page_and_the_action_returns_it_boxed(scanned):
-    pytest.importorskip("gradio")
     from rag.schema import Answer, Citation
     from ui import panels
     from ui.handlers import ChatHandlers

@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import zipfile
 
+import openpyxl
+import pptx
 import pytest
 
 from rag.paragraphs import split_paragraphs
 from rag.readers import ReadError, ReadOptions, extract
-
-pptx = pytest.importorskip("pptx")
-openpyxl = pytest.importorskip("openpyxl")
 
 
 def _deck() -> bytes:

@@ -10,8 +10,6 @@ from rag.paragraphs import split_paragraphs
 from rag.readers import extract
 from rag.readers.pdf_tables import with_rows
 
-pytest.importorskip("pdfplumber")
-
 P1 = "兖州区培育新能源、造纸包装、橡胶化工三个千亿级产业，企业兴则经济兴，企业强则经济强。"
 P4 = "华勤橡胶工业集团有限公司总经理牛飞介绍，公司今年出口增长30%。"
 ROWS = [["企业", "产值（亿元）", "增长"], ["华勤橡胶", "150", "12%"], ["太阳纸业", "300", "8%"]]

@@ -82,7 +82,7 @@ def _image(fmt: str) -> Callable[[Path, str], None]:
 
 
 def _pptx(path: Path, paragraph: str) -> None:
-    pptx = pytest.importorskip("pptx")
+    import pptx
     from pptx.util import Inches
 
     deck = pptx.Presentation()
@@ -94,7 +94,7 @@ def _pptx(path: Path, paragraph: str) -> None:
 
 
 def _xlsx(path: Path, paragraph: str) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
     book = openpyxl.Workbook()
     book.active.append(["标题", "内容"])
     book.active.append([TITLE, paragraph])

@@ -100,9 +100,9 @@ class FaissSnapshot:
 
     def vectors_by_content(self, docs: Collection[str]) -> dict[str, np.ndarray]:
         wanted = set(docs)
-        stored = all_vectors(self.vectors)
-        return {content_id(c.text): stored[pos] for pos, c in self.records.all_chunks()
-                if c.doc in wanted}
+        # Only the rows of ``docs``: an update touching a few files must not copy every vector.
+        return {content_id(c.text): self.vectors.reconstruct(pos)
+                for pos, c in self.records.all_chunks() if c.doc in wanted}
 
     def contents(self, docs: Collection[str]) -> dict[str, tuple[list[Paragraph], list[Chunk],
                                                                   np.ndarray]]:
