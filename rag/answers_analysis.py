@@ -11,7 +11,8 @@ import logging
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+
+from rag.segmenter import posseg
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +83,9 @@ def person_names(text: str) -> set[str]:
 # the same sentences come back question after question, so their names are cached.
 @lru_cache(maxsize=32768)
 def _person_names(text: str) -> frozenset[str]:
-    names = {w for w, flag in _pseg().lcut(text) if flag == "nr" and len(w) >= 2}
+    names = {w for w, flag in posseg().lcut(text) if flag == "nr" and len(w) >= 2}
     names.update(m.group(1) for m in _TITLE_NAME.finditer(text))
     return frozenset(names)
-
-
-@lru_cache(maxsize=1)
-def _pseg() -> Any:
-    import jieba
-    import jieba.posseg as pseg
-
-    # Once: jieba.setLogLevel clears the logging caches, which cost more than the tagging.
-    jieba.setLogLevel(logging.WARNING)
-    return pseg
 
 
 def numbers(text: str) -> set[str]:
@@ -137,7 +128,7 @@ def _key_terms(question: str) -> tuple[str, ...]:
     from rag.keyword import STOPWORDS
 
     return tuple(
-        w.lower() for w, flag in _pseg().lcut(question)
+        w.lower() for w, flag in posseg().lcut(question)
         if flag in _KEY_FLAGS and w.strip() and w.lower() not in STOPWORDS
     )
 

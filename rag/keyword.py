@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.language import cjk_bigrams
+from rag.segmenter import jieba
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,6 @@ STOPWORDS = frozenset(
 )
 
 
-def _jieba():
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
-
 def _bm25s():
     import bm25s
 
@@ -54,7 +48,7 @@ def tokenize(text: str) -> list[str]:
     text = text.lower()
     words = [
         w.strip()
-        for w in _jieba().lcut(text)
+        for w in jieba().lcut(text)
         if w.strip() and _WORDLIKE.search(w) and w.strip() not in STOPWORDS
     ]
     return words + [bigram_term(b) for b in cjk_bigrams(text)]

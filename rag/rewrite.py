@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.language import language_of
+from rag.segmenter import posseg
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +156,9 @@ def main_entity(text: str, *, prefer: str = "any", strict: bool = False) -> str 
 
 def _noun_runs(text: str) -> list[list[tuple[str, str]]]:
     """Runs of adjacent noun tokens (jieba POS), brackets inside a name kept."""
-    import jieba
-    import jieba.posseg as pseg
-
-    jieba.setLogLevel(logging.WARNING)
     runs: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
-    for word, flag in pseg.lcut(text):
+    for word, flag in posseg().lcut(text):
         if flag.startswith(_NOUN_FLAGS) or (current and word in _BRACKETS):
             current.append((word, flag))
         else:
