@@ -75,8 +75,13 @@ def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
     previous, unusable = _live(store, rebuild=rebuild)
     manifest = previous.manifest if previous is not None else None
     model = model_for_build(settings.embed_model, (manifest or {}).get("embed_model"))
+    # The token counter the index was chunked with is compared only once something is to be
+    # chunked (naming the one in use loads tiktoken's encoding, ~0.1-0.2 s of a cold start):
+    # an index whose files are unchanged opens without it, and one counted otherwise is
+    # rebuilt at its next change, never updated with chunks counted two ways.
+    recorded = ((manifest or {}).get("chunking") or {}).get("token_counter")
     reason = ("rebuild requested" if rebuild else unusable
-              or settings_change(manifest, settings, model.name)
+              or settings_change(manifest, settings, model.name, counter=recorded)
               or store.settings_change(manifest or {}, settings))
     indexed = previous.files() if previous is not None else {}
     skipped: list[Skipped] = []
@@ -86,7 +91,11 @@ def plan_update(store: Store, corpus_dir: Path, settings: Settings, *,
     fresh = reason is not None
     change = diff(files, {} if fresh else {p: e for p, e in indexed.items() if p not in force})
     if not fresh and change:
-        reason = change.describe(indexed)
+        counted = settings_change(manifest, settings, model.name)  # the counter in use now
+        if counted is not None:
+            fresh, reason, change = True, counted, diff(files, {})
+        else:
+            reason = change.describe(indexed)
     if rebuild:  # nothing of the previous index is kept or reused
         previous, indexed = None, {}
     return Plan(model, previous, indexed, files, change, reason, fresh, skipped)

@@ -5,6 +5,7 @@ even while an update publishes the next one (here or, for a shared store, in ano
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from rag.indexing import plan_update, update_index
 from rag.keyword import TermStatistics
 from rag.retrieval import Retriever
 from rag.stores.base import IndexMismatchError, Snapshot, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class LiveIndex:
         self._updating = False
         self._failure: BaseException | None = None
         self._forced: set[str] = set()
+        self._said_dense_off = False
 
     def current(self) -> Live:
         """The live snapshot's ``Live`` (opening the index on first use)."""
@@ -129,7 +133,14 @@ class LiveIndex:
         manifest = snapshot.manifest
         weights = channel_weights(bool(manifest.get("chunks")), self.settings.dense_weight,
                                   float(manifest.get("unk_rate", 0)))
+        # Decided from the manifest and the setting alone: a channel without weight never
+        # loads the model (nor imports torch), and no question is encoded.
         embedder = self.embedders.get(manifest["embed_model"]) if weights.dense > 0 else None
+        if embedder is None and manifest.get("chunks") and not self._said_dense_off:
+            self._said_dense_off = True
+            log.info("dense channel off (dense_weight=%s): keyword search only; the embedding "
+                     "model %s is not loaded", self.settings.dense_weight,
+                     manifest.get("embed_model"))
         return Retriever(snapshot, embedder, dense_weight=self.settings.dense_weight,
                          fusion=self.settings.fusion)
 

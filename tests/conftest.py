@@ -32,6 +32,10 @@ for key in list(os.environ):
 _OCR_CACHE = tempfile.mkdtemp(prefix="rag-ocr-cache-")
 os.environ["RAG_OCR_CACHE_DIR"] = _OCR_CACHE
 atexit.register(shutil.rmtree, _OCR_CACHE, ignore_errors=True)
+# Likewise jieba's dictionary tables (rag.segmenter_cache), never ~/.cache/rag-zh/jieba.
+_JIEBA_CACHE = tempfile.mkdtemp(prefix="rag-jieba-cache-")
+os.environ["RAG_JIEBA_CACHE_DIR"] = _JIEBA_CACHE
+atexit.register(shutil.rmtree, _JIEBA_CACHE, ignore_errors=True)
 
 import pytest  # noqa: E402
 

@@ -25,11 +25,13 @@ KEYWORD_SCHEME = "jieba-precise+cjk-bigram/bm25s"
 MAX_SKIPPED = 200  # skip records kept in a manifest
 
 
-def chunking_settings(settings: Settings) -> dict[str, Any]:
+def chunking_settings(settings: Settings, counter: str | None = None) -> dict[str, Any]:
+    """``counter``: the token counter's name when already known (default: the one in use,
+    which loads tiktoken's encoding)."""
     return {
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
-        "token_counter": get_counter()[0],
+        "token_counter": counter or get_counter()[0],
     }
 
 
@@ -51,16 +53,17 @@ def reading_settings(settings: Settings) -> dict[str, Any]:
 
 
 def settings_change(manifest: Mapping[str, Any] | None, settings: Settings,
-                    model: str) -> str | None:
+                    model: str, *, counter: str | None = None) -> str | None:
     """Why an index with ``manifest`` cannot take an incremental update for these settings and
-    model (None: it can). Stores add their own settings (``Store.settings_change``)."""
+    model (None: it can). Stores add their own settings (``Store.settings_change``).
+    ``counter`` stands in for the token counter in use (see ``chunking_settings``)."""
     if manifest is None:
         return "no index yet"
     if manifest.get("format_version") != FORMAT_VERSION:
         return "index format changed"
     if manifest.get("embed_model") != model:
         return f"embedding model changed ({manifest.get('embed_model')} -> {model})"
-    if manifest.get("chunking") != chunking_settings(settings):
+    if manifest.get("chunking") != chunking_settings(settings, counter):
         return "chunking settings changed"
     reading = manifest.get("reading")
     if reading != reading_settings(settings):
