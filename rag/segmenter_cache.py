@@ -65,7 +65,8 @@ def cache_path(key: str) -> Path:
 
 
 class Dictionary:
-    """One cache file, opened read-only. Thread-safe."""
+    """One cache file, opened read-only. Thread-safe; a forked child opens its own connection
+    (SQLite connections must not cross a fork)."""
 
     def __init__(self, key: str) -> None:
         path = cache_path(key)
@@ -73,12 +74,9 @@ class Dictionary:
             raise FileNotFoundError(path)
         self.path = path
         self._lock = threading.Lock()
+        self._pid = -1
         try:
-            # immutable: the file is never changed once renamed into place, so SQLite may skip
-            # its locking; a new cache is a new file.
-            self._con = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True,
-                                        check_same_thread=False)
-            meta = dict(self._con.execute("SELECT name, value FROM meta").fetchall())
+            meta = dict(self._query("SELECT name, value FROM meta"))
             if (meta.get("magic"), meta.get("format"), meta.get("key")) != (_MAGIC, _FORMAT, key):
                 raise CacheError("written for another dictionary or format")
             self.total = int(meta["total"])
@@ -86,22 +84,30 @@ class Dictionary:
         except (sqlite3.Error, KeyError, ValueError) as exc:
             raise CacheError(f"{type(exc).__name__}: {exc}") from exc
 
+    def _query(self, sql: str, *args: object) -> list[Any]:
+        if self._pid != os.getpid():  # first use, or a forked child: its own lock and connection
+            self._lock = threading.Lock()
+            # immutable: the file never changes once renamed into place, so SQLite may skip
+            # its locking; a new cache is a new file.
+            self._con = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True,
+                                        check_same_thread=False)
+            self._pid = os.getpid()
+        with self._lock:
+            return self._con.execute(sql, args).fetchall()
+
     def lookup(self, word: str) -> Entry | None:
         """(frequency, tag) of ``word``; None when the dictionary has neither."""
         try:
-            with self._lock:
-                row = self._con.execute("SELECT freq, tag FROM words WHERE word = ?",
-                                        (word,)).fetchone()
+            rows = self._query("SELECT freq, tag FROM words WHERE word = ?", word)
         except sqlite3.Error as exc:
             raise CacheError(f"{type(exc).__name__}: {exc}") from exc
-        return None if row is None else (row[0], row[1])
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def everything(self) -> tuple[dict[str, int], dict[str, str]]:
         """Both tables whole: (word -> frequency, word -> tag)."""
         try:
-            with self._lock:
-                row = self._con.execute("SELECT value FROM whole").fetchone()
-            freq, tags = _PlainData(row[0]).load()
+            [(blob,)] = self._query("SELECT value FROM whole")
+            freq, tags = _PlainData(blob).load()
             if (len(freq), len(tags)) != self.sizes:
                 raise ValueError(f"{len(freq)}, {len(tags)} words where {self.sizes} were written")
         except Exception as exc:  # damaged in any way: the caller rebuilds
@@ -109,8 +115,9 @@ class Dictionary:
         return freq, tags
 
     def close(self) -> None:
-        with self._lock:
+        if self._pid == os.getpid():
             self._con.close()
+            self._pid = -1
 
 
 def write(key: str, freq: Mapping[str, int], total: int, tags: Mapping[str, str]) -> None:
@@ -124,6 +131,9 @@ def write(key: str, freq: Mapping[str, int], total: int, tags: Mapping[str, str]
         os.close(fd)
         con = sqlite3.connect(tmp)
         try:
+            # A private file until renamed into place: no journal needed to keep it whole.
+            con.execute("PRAGMA journal_mode = OFF")
+            con.execute("PRAGMA synchronous = OFF")
             con.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             con.execute("CREATE TABLE words (word TEXT PRIMARY KEY, freq INTEGER, tag TEXT) "
                         "WITHOUT ROWID")
@@ -137,6 +147,8 @@ def write(key: str, freq: Mapping[str, int], total: int, tags: Mapping[str, str]
             con.commit()
         finally:
             con.close()
+        with open(tmp, "rb+") as fh:  # on disk before it takes the cache's name
+            os.fsync(fh.fileno())
         os.replace(tmp, path)  # readers see no file or the whole file
         tmp = None
     except (OSError, sqlite3.Error) as exc:
