@@ -32,10 +32,11 @@ for key in list(os.environ):
 _OCR_CACHE = tempfile.mkdtemp(prefix="rag-ocr-cache-")
 os.environ["RAG_OCR_CACHE_DIR"] = _OCR_CACHE
 atexit.register(shutil.rmtree, _OCR_CACHE, ignore_errors=True)
-# Likewise jieba's dictionary tables (rag.segmenter_cache), never ~/.cache/rag-zh/jieba.
-_JIEBA_CACHE = tempfile.mkdtemp(prefix="rag-jieba-cache-")
-os.environ["RAG_JIEBA_CACHE_DIR"] = _JIEBA_CACHE
-atexit.register(shutil.rmtree, _JIEBA_CACHE, ignore_errors=True)
+# jieba's dictionary tables (rag.segmenter_cache) in the temp folder, never ~/.cache/rag-zh:
+# kept between sessions like jieba's own cache there (building them takes seconds; the file is
+# keyed by jieba's version and dictionary, written atomically, and changes no result).
+os.environ["RAG_JIEBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(),
+                                                 f"rag-test-jieba-cache-{os.getuid()}")
 
 import pytest  # noqa: E402
 

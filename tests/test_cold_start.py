@@ -68,7 +68,7 @@ def test_keyword_only_start_answers_without_torch_and_cache_changes_nothing(seed
     assert "dense channel off (dense_weight=0)" in log_built
     [written] = _cache_files(cache)
 
-    cached, log_cached = _run(seed_index, cache)  # read word by word from the cache
+    cached, log_cached = _run(seed_index, cache, load_whole_after="10000000")  # word by word
     assert "building" not in log_cached and not cached["whole"]
     assert cached == {**built, "whole": False}
 
