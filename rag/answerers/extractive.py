@@ -20,6 +20,7 @@ import numpy as np
 
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration
 from rag.answerers.base import Answerer, Evidence
+from rag.answerers.candidate_features import candidate_features
 from rag.answerers.sentence_scoring import (
     Scorer,
     SentenceSpan,
@@ -168,6 +169,7 @@ class ExtractiveAnswerer(Answerer):
             for idx in passage.paragraphs:
                 covering.setdefault((passage.doc, idx), []).append(passage)
         out: list[SentenceSpan] = []
+        windows: list[str] = []  # each sentence with its neighbours
         for (doc, idx), passages in covering.items():
             para = evidence.paragraph(doc, idx)
             spans = [(a, b) for a, b in sentence_spans(para.text) if para.text[a:b].strip()]
@@ -182,8 +184,12 @@ class ExtractiveAnswerer(Answerer):
                 features["in_chunk"] = float(bool(inside))
                 out.append(SentenceSpan(
                     doc, idx, start, end, texts[i], passage.score, passage.rank,
-                    ranker.logit(features), features["coverage"],
-                    features["char_coverage"], features))
+                    0.0, features["coverage"], features["char_coverage"], features))
+                windows.append("".join(texts[max(i - 1, 0) : i + 2]))
+        for s, extra in zip(out, candidate_features(evidence.question, [s.text for s in out],
+                                                    windows), strict=True):
+            s.features.update(extra)
+        out = [replace(s, score=ranker.logit(s.features)) for s in out]
         # The ranker was fitted as a softmax over one question's sentences, so its scores are
         # only comparable as shares of that softmax (the "nearly as good" rules rely on it).
         logits = np.array([s.score for s in out])

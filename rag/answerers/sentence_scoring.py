@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rag.answerers.base import Evidence
+from rag.answerers.candidate_features import CANDIDATE_FEATURES
 from rag.answers_analysis import (
     FRAMING,
     QType,
@@ -202,7 +203,7 @@ def occurs(term: str, evidence: Evidence) -> bool:
 
 RANK_FEATURES = ("coverage", "word_coverage", "bigram_coverage", "char_coverage", "passage",
                  "passage_rank", "type_evidence", "prev_coverage", "next_coverage", "length",
-                 "first", "novelty", "in_chunk")
+                 "first", "novelty", "in_chunk", *CANDIDATE_FEATURES)
 
 
 def sentence_features(scorer: Scorer, qtype: QType, question: str, texts: list[str], i: int,
