@@ -158,7 +158,6 @@ class ExtractiveAnswerer(Answerer):
             "rarest_missing": support[1],
             # Paraphrase-robust counterparts: characters survive where words change.
             "chars_missing": chars_missing(scorer, paragraphs),
-
             "focus": best.features.get("focus", 0.0),
             "local_char": best.features.get("local_char", 0.0),
             "best_share": ranked[0].score,
