@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rag.answerers.base import Evidence
+from rag.answerers.candidate_features import CANDIDATE_FEATURES
 from rag.answers_analysis import (
     FRAMING,
     QType,
@@ -20,7 +21,7 @@ from rag.answers_analysis import (
 )
 from rag.keyword import bigram_term, content_terms, tokenize
 from rag.language import CJK_RUN, cjk_bigrams, has_cjk
-from rag.sentences import clause_spans
+from rag.sentences import clause_spans, sentence_spans
 
 _SPACE = re.compile(r"\s+")
 # Question scaffolding: characters that say *how* something is asked, not *what* about.
@@ -148,20 +149,45 @@ def trim_span(s: SentenceSpan, evidence: Evidence, scorer: Scorer, qtype: QType)
     return replace(s, start=a, end=a + len(text), text=text)
 
 
+def _presence(evidence: Evidence, text: str) -> dict[str, tuple[float, float]]:
+    """The question's key terms -> (squared IDF, how far ``text`` holds the term): 1 when it
+    holds it whole, else the share of its character pairs it holds (毫不动摇 / 不动摇: 2 of 3)."""
+    terms = {t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING}
+    text = text.lower()
+
+    def present(term: str) -> float:
+        if term in text:
+            return 1.0
+        grams = bigrams(term)
+        return sum(g in text for g in grams) / len(grams) if len(grams) > 1 else 0.0
+
+    return {t: (evidence.idf(t) ** 2, present(t)) for t in terms}
+
+
 def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
-    """(squared-IDF share of the question's key terms absent from ``text``, whether its rarest
+    """(squared-IDF share of the question's key terms absent from ``text``, how far its rarest
     key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at
     their (highest) IDF: a question about an article that is not there names something no
-    passage mentions, though its bigrams may occur here and there."""
-    terms = {t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING}
-    if not terms:
+    passage mentions. A term absent as a whole counts as present by the share of its character
+    pairs the text holds, so a reader's variant is not a missing term."""
+    terms = _presence(evidence, text)
+    total = sum(w for w, _ in terms.values())
+    if not total:
         return 0.0, 0.0
-    text = text.lower()
-    weights = {t: evidence.idf(t) ** 2 for t in terms}
-    total = sum(weights.values())
-    missing = sum(w for t, w in weights.items() if t not in text) / total if total else 0.0
-    rarest = max(terms, key=lambda t: (weights[t], t))
-    return missing, float(rarest not in text)
+    missing = sum(w * (1 - p) for w, p in terms.values()) / total
+    return missing, 1.0 - terms[max(terms, key=lambda t: (terms[t][0], t))][1]
+
+
+def rest_missing(evidence: Evidence, text: str) -> float:
+    """``term_support``'s missing share once the one term missing the most is set aside: a
+    reader who rewords one word misses one term; a question about an absent article, several."""
+    terms = _presence(evidence, text)
+    if len(terms) < 2:
+        return 0.0
+    worst = max(terms, key=lambda t: (terms[t][0] * (1 - terms[t][1]), t))
+    rest = [v for t, v in terms.items() if t != worst]
+    total = sum(w for w, _ in rest)
+    return sum(w * (1 - p) for w, p in rest) / total if total else 0.0
 
 
 def bigrams_missing(evidence: Evidence, text: str) -> float:
@@ -175,6 +201,21 @@ def bigrams_missing(evidence: Evidence, text: str) -> float:
     weights = {g: evidence.idf(bigram_term(g)) ** 2 for g in grams}
     total = sum(weights.values())
     return sum(w for g, w in weights.items() if g not in text) / total if total else 0.0
+
+
+def next_sentence(s: SentenceSpan, evidence: Evidence) -> SentenceSpan | None:
+    """The sentence after ``s`` in its paragraph, if any."""
+    para = evidence.paragraph(s.doc, s.paragraph)
+    for start, end in sentence_spans(para.text):
+        if start >= s.end and para.text[start:end].strip():
+            return replace(s, start=start, end=end, text=para.text[start:end].strip())
+    return None
+
+
+def chars_missing(scorer: Scorer, text: str) -> float:
+    """Share of the question's content characters absent from ``text`` (a reader's synonym
+    changes a word but often keeps a character: 毫不动摇 / 不动摇)."""
+    return 1.0 - scorer.char_coverage(text) if scorer.chars else 0.0
 
 
 def anchor_term(evidence: Evidence) -> str | None:
@@ -202,7 +243,7 @@ def occurs(term: str, evidence: Evidence) -> bool:
 
 RANK_FEATURES = ("coverage", "word_coverage", "bigram_coverage", "char_coverage", "passage",
                  "passage_rank", "type_evidence", "prev_coverage", "next_coverage", "length",
-                 "first", "novelty", "in_chunk")
+                 "first", "novelty", "in_chunk", *CANDIDATE_FEATURES)
 
 
 def sentence_features(scorer: Scorer, qtype: QType, question: str, texts: list[str], i: int,
