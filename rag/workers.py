@@ -1,0 +1,291 @@
+"""Questions answered by several worker processes over one read-only index (``workers`` > 1).
+
+Retrieval and the extractive answerer hold Python's GIL, so one process answers on one core
+whatever its thread count. ``AskPool`` starts N ``rag.ask_worker`` processes (fresh
+interpreters, not forks of this threaded one), each with its own ``RAG`` opened read-only over the same index
+folder: the FAISS vectors memory-mapped, the records in SQLite, so the index's pages are the
+page cache's, shared. Each question goes to the worker with the fewest in flight; its pieces
+come back through that worker's pipe. A worker that dies fails its questions at once with
+``WorkerLost`` and is replaced. ``PooledRAG`` is the serving ``RAG`` with its questions sent to
+a pool; everything else (the index, updates, documents) stays the ``RAG``'s own, in this
+process, and the workers follow each state it publishes (they read the store's pointer on
+every question).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rag.ask_worker import WorkerSpec
+from rag.config import ConfigError
+from rag.errors import RAGError
+from rag.schema import Answer
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 600.0  # seconds a worker may take to open the index (and load its model)
+
+
+class WorkerLost(RAGError):
+    """The worker process answering a question stopped; the question was not answered."""
+
+
+def _launch(spec: WorkerSpec) -> tuple[subprocess.Popen[bytes], Connection]:
+    """A fresh interpreter running ``rag.ask_worker`` (this ``rag`` package first on its path),
+    and the pipe to it. Not ``multiprocessing``: its "spawn" re-imports the caller's main
+    module in the child, which fails for scripts without a ``__main__`` guard."""
+    ours, theirs = socket.socketpair()
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+    with theirs:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from rag.ask_worker import main; main()",
+             str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+    conn = Connection(ours.detach())
+    conn.send(spec)
+    return process, conn
+
+
+class _Worker:
+    """One worker process, its pipe, and the queues of the questions it is answering."""
+
+    def __init__(self, pool: AskPool, slot: int) -> None:
+        self.pool, self.slot = pool, slot
+        self.process, self.conn = _launch(pool.spec)
+        self.pending: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
+        self.lock = threading.Lock()
+        self.ready = False
+        self.failure: str | None = None
+        self.reader = threading.Thread(target=self._read, name=f"rag-ask-{slot}-reader",
+                                       daemon=True)
+        self.reader.start()
+
+    def submit(self, rid: int, arguments: dict[str, Any]) -> queue.SimpleQueue[tuple[str, Any]]:
+        box: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        with self.lock:
+            self.pending[rid] = box
+            try:
+                self.conn.send(("ask", rid, arguments))
+            except OSError as exc:  # died just now: the reader fails the others
+                del self.pending[rid]
+                raise WorkerLost(f"the ask worker process stopped ({exc}); ask again") from exc
+        return box
+
+    def finish(self, rid: int) -> None:
+        """The asker is done with ``rid``; if the answer was not complete, stop producing it."""
+        with self.lock:
+            if self.pending.pop(rid, None) is not None:
+                try:
+                    self.conn.send(("cancel", rid, None))
+                except OSError:
+                    pass
+
+    def _read(self) -> None:
+        while True:
+            try:
+                kind, rid, payload = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "ready":
+                self.ready = True
+                self.pool.changed()
+            elif kind == "failed":
+                self.failure = payload
+                break
+            else:
+                with self.lock:
+                    box = self.pending.get(rid)
+                    if box is not None and (kind == "error" or isinstance(payload, Answer)):
+                        del self.pending[rid]  # complete: nothing to cancel
+                if box is not None:
+                    box.put((kind, payload))
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.conn.close()
+        self.pool.lost(self)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fail_pending(self, error: WorkerLost) -> None:
+        with self.lock:
+            boxes, self.pending = list(self.pending.values()), {}
+        for box in boxes:
+            box.put(("error", error))
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("stop", 0, None))
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+class AskPool:
+    """N ask-worker processes over the index of ``rag`` (a ``rag.pipeline.RAG``)."""
+
+    def __init__(self, rag: Any, workers: int, *, threads: int = 8) -> None:
+        if workers < 1:
+            raise ConfigError(f"setting workers={workers} must be at least 1")
+        cores = os.cpu_count() or 1
+        self.spec = WorkerSpec(index_dir=str(rag.index_dir), settings=rag.settings, kb=rag.kb,
+                               threads=threads, compute_threads=max(1, cores // workers))
+        self.size = workers
+        self._changes = threading.Condition()
+        self._closing = False
+        self._ids = itertools.count(1)
+        self._turn = itertools.count()
+        self._workers: list[_Worker] = []
+
+    def start(self, timeout: float = START_TIMEOUT) -> AskPool:
+        """Start the workers and wait until each has opened the index; returns ``self``."""
+        with self._changes:
+            self._workers = [_Worker(self, slot) for slot in range(self.size)]
+            done = self._changes.wait_for(
+                lambda: all(w.ready or not w.alive or w.failure
+                            for w in self._workers), timeout)
+        failed = [w.failure or f"exit code {w.process.returncode}"
+                  for w in self._workers if not w.ready]
+        if failed or not done:
+            self.close()
+            raise RAGError("ask workers could not start: " + "; ".join(
+                failed or [f"not ready after {timeout:.0f} s"]))
+        log.info("%d ask workers ready (pids %s)", self.size, self.pids())
+        return self
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers]
+
+    def changed(self) -> None:
+        with self._changes:
+            self._changes.notify_all()
+
+    def lost(self, worker: _Worker) -> None:
+        """A worker's pipe closed: fail its questions now, and start its replacement."""
+        code = worker.process.returncode
+        with self._changes:
+            closing = self._closing
+            replace = not closing and worker.ready and self._workers[worker.slot] is worker
+            if replace:
+                self._workers[worker.slot] = _Worker(self, worker.slot)
+            self._changes.notify_all()
+        if closing:
+            worker.fail_pending(WorkerLost("the server is stopping; the question was not "
+                                           "answered"))
+            return
+        log.error("ask worker %s stopped (exit code %s)%s", worker.process.pid, code,
+                  "; starting another" if replace else f": {worker.failure}")
+        worker.fail_pending(WorkerLost(
+            f"the worker process answering this question stopped (exit code {code}) and has "
+            "been replaced; ask again"))
+
+    def _pick(self) -> _Worker:
+        with self._changes:
+            def ready() -> list[_Worker]:
+                return [w for w in self._workers if w.ready and w.alive]
+
+            def starting() -> bool:
+                return any(not w.ready and w.failure is None for w in self._workers)
+
+            if self._closing:
+                raise WorkerLost("the server is stopping")
+            self._changes.wait_for(lambda: ready() or not starting(), START_TIMEOUT)
+            candidates = ready()
+            if not candidates:
+                reasons = {w.failure for w in self._workers if w.failure}
+                raise WorkerLost("no ask worker is running" + (
+                    f": {'; '.join(sorted(reasons))}" if reasons else ""))
+            least = min(len(w.pending) for w in candidates)
+            fewest = [w for w in candidates if len(w.pending) == least]
+            return fewest[next(self._turn) % len(fewest)]
+
+    def ask_stream(self, question: str, top_k: int | None = None, *,
+                   history: Sequence[dict[str, str]] = (), llm: str | None = None,
+                   model: str | None = None, stream: bool = True) -> Iterator[str | Answer]:
+        """As ``RAG.ask_stream``, answered by a worker; ``stream=False`` sends only the final
+        ``Answer`` back (one message)."""
+        worker, rid = self._pick(), next(self._ids)
+        box = worker.submit(rid, {"question": question, "top_k": top_k,
+                                  "history": list(history), "llm": llm, "model": model,
+                                  "stream": stream})
+        try:
+            while True:
+                kind, payload = box.get()
+                if kind == "error":
+                    raise payload
+                yield payload
+                if isinstance(payload, Answer):
+                    return
+        finally:
+            worker.finish(rid)
+
+    def close(self) -> None:
+        with self._changes:
+            self._closing = True
+            workers = list(self._workers)
+        for worker in workers:
+            worker.stop()
+
+
+class PooledRAG:
+    """A ``RAG`` whose questions are answered by ``pool``; every other attribute is ``rag``'s."""
+
+    def __init__(self, rag: Any, pool: AskPool) -> None:
+        self.rag, self.pool = rag, pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rag, name)
+
+    def ask_stream(self, question: str, top_k: int | None = None, *,
+                   history: Sequence[dict[str, str]] = (), llm: str | None = None,
+                   model: str | None = None) -> Iterator[str | Answer]:
+        return self.pool.ask_stream(question, top_k, history=history, llm=llm, model=model)
+
+    def ask(self, question: str, top_k: int | None = None, *,
+            history: Sequence[dict[str, str]] = (), llm: str | None = None,
+            model: str | None = None, stream: bool = False) -> Answer | Iterator[str | Answer]:
+        items = self.pool.ask_stream(question, top_k, history=history, llm=llm, model=model,
+                                     stream=stream)
+        if stream:
+            return items
+        for item in items:
+            if isinstance(item, Answer):
+                return item
+        raise RAGError("the worker stopped without a final answer")
+
+
+def serving_rag(rag: Any) -> tuple[Any, AskPool | None]:
+    """What a server asks: ``rag`` itself when ``rag.settings.workers`` is 1, else a
+    ``PooledRAG`` over a started pool (closed by the caller: ``pool.close()``)."""
+    workers = rag.settings.workers
+    if workers < 1:
+        raise ConfigError(f"setting workers={workers} must be at least 1 (RAG_WORKERS, "
+                          "--workers)")
+    if workers == 1:
+        return rag, None
+    if getattr(rag, "names", None) or rag.settings.store != "faiss":
+        log.warning("workers=%d: several knowledge bases at once, or a store other than FAISS, "
+                    "are answered in this process", workers)
+        return rag, None
+    rag.open()  # built or refreshed here, before any worker opens it read-only
+    pool = AskPool(rag, workers).start()
+    return PooledRAG(rag, pool), pool
