@@ -1,19 +1,21 @@
 """Questions answered by several worker processes over one read-only index (``workers`` > 1).
 
-Retrieval and the extractive answerer hold Python's GIL, so one process answers on one core
-whatever its thread count. ``AskPool`` starts N ``rag.ask_worker`` processes (fresh
-interpreters, not forks of this threaded one), each with its own ``RAG`` opened read-only over the same index
-folder: the FAISS vectors memory-mapped, the records in SQLite, so the index's pages are the
-page cache's, shared. Each question goes to the worker with the fewest in flight; its pieces
-come back through that worker's pipe. A worker that dies fails its questions at once with
-``WorkerLost`` and is replaced. ``PooledRAG`` is the serving ``RAG`` with its questions sent to
-a pool; everything else (the index, updates, documents) stays the ``RAG``'s own, in this
-process, and the workers follow each state it publishes (they read the store's pointer on
-every question).
+One question is ~20 ms of CPU on one core (the query embedding, BM25, the extractive answer),
+most of it holding Python's GIL, so one process answers ~40 a second whatever its threads.
+``AskPool`` starts N ``rag.ask_worker`` processes (fresh interpreters, not forks of this
+threaded one), each with its own ``RAG`` opened read-only over the same index folder: the FAISS
+vectors memory-mapped and the records in SQLite, so the index's pages are the page cache's,
+shared. Each question goes to the worker with the fewest in flight; its pieces come back
+through that worker's pipe. A worker that dies fails its questions at once with
+``WorkerLost`` and is replaced. ``PooledRAG`` is the serving ``RAG`` with its questions sent
+to a pool; everything else (updates, documents, the manifest) stays the ``RAG``'s own, in this
+process, and the workers follow each state it publishes (each question reads the store's
+pointer first).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -87,10 +89,8 @@ class _Worker:
         """The asker is done with ``rid``; if the answer was not complete, stop producing it."""
         with self.lock:
             if self.pending.pop(rid, None) is not None:
-                try:
+                with contextlib.suppress(OSError):
                     self.conn.send(("cancel", rid, None))
-                except OSError:
-                    pass
 
     def _read(self) -> None:
         while True:
@@ -111,11 +111,10 @@ class _Worker:
                         del self.pending[rid]  # complete: nothing to cancel
                 if box is not None:
                     box.put((kind, payload))
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.conn.close()
+        with self.lock:
+            self.conn.close()
         self.pool.lost(self)
 
     @property
@@ -129,10 +128,8 @@ class _Worker:
             box.put(("error", error))
 
     def stop(self) -> None:
-        try:
+        with self.lock, contextlib.suppress(OSError):
             self.conn.send(("stop", 0, None))
-        except OSError:
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -174,6 +171,16 @@ class AskPool:
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers]
+
+    def busy_pids(self) -> list[int]:
+        """The workers with questions in flight."""
+        return [w.process.pid for w in self._workers if w.pending]
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
+        """Wait until every worker (a replacement too) has opened the index."""
+        with self._changes:
+            return self._changes.wait_for(
+                lambda: all(w.ready and w.alive for w in self._workers), timeout)
 
     def changed(self) -> None:
         with self._changes:
