@@ -7,14 +7,14 @@ threaded one), each with its own ``RAG`` opened read-only over the same index fo
 vectors memory-mapped and the records in SQLite, so the index's pages are the page cache's,
 shared. Each question goes to the worker with the fewest in flight; its pieces come back
 through that worker's pipe. A worker that dies fails its questions at once with
-``WorkerLost`` and is replaced. ``PooledRAG`` is the serving ``RAG`` with its questions sent
-to a pool; everything else (updates, documents, the manifest) stays the ``RAG``'s own, in this
-process, and the workers follow each state it publishes (each question reads the store's
-pointer first).
+``WorkerLost`` and is replaced. The workers follow each index state the serving process
+publishes: each question reads the store's pointer first. ``rag.serving`` puts a pool behind
+a server's ``RAG``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from rag.ask_worker import WorkerSpec
-from rag.config import ConfigError
 from rag.errors import RAGError
 from rag.schema import Answer
 
@@ -74,8 +73,9 @@ class _Worker:
                                        daemon=True)
         self.reader.start()
 
-    def submit(self, rid: int, arguments: dict[str, Any]) -> queue.SimpleQueue[tuple[str, Any]]:
-        box: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    def submit(self, rid: int, arguments: dict[str, Any], box: Any = None) -> Any:
+        """Send a question; its messages go to ``box.put`` (a new queue when None)."""
+        box = queue.SimpleQueue() if box is None else box
         with self.lock:
             self.pending[rid] = box
             try:
@@ -137,12 +137,32 @@ class _Worker:
             self.process.wait(timeout=5)
 
 
+class _Settle:
+    """A question's box whose one message settles an asyncio future, on the future's loop."""
+
+    def __init__(self, future: asyncio.Future[tuple[str, Any]]) -> None:
+        self.future, self.loop = future, future.get_loop()
+
+    def put(self, message: tuple[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            self.loop.call_soon_threadsafe(self._set, message)
+
+    def _set(self, message: tuple[str, Any]) -> None:
+        if not self.future.done():  # not cancelled (the client went away)
+            self.future.set_result(message)
+
+
+def final_answer(items: Iterator[str | Answer]) -> Answer:
+    for item in items:
+        if isinstance(item, Answer):
+            return item
+    raise RAGError("the worker stopped without a final answer")
+
+
 class AskPool:
     """N ask-worker processes over the index of ``rag`` (a ``rag.pipeline.RAG``)."""
 
     def __init__(self, rag: Any, workers: int, *, threads: int = 8) -> None:
-        if workers < 1:
-            raise ConfigError(f"setting workers={workers} must be at least 1")
         cores = os.cpu_count() or 1
         self.spec = WorkerSpec(index_dir=str(rag.index_dir), settings=rag.settings, kb=rag.kb,
                                threads=threads, compute_threads=max(1, cores // workers))
@@ -205,7 +225,9 @@ class AskPool:
             f"the worker process answering this question stopped (exit code {code}) and has "
             "been replaced; ask again"))
 
-    def _pick(self) -> _Worker:
+    def _pick(self, wait: bool = True) -> _Worker | None:
+        """The ready worker with the fewest questions in flight (turns among equals); without
+        ``wait``, None while none is ready."""
         with self._changes:
             def ready() -> list[_Worker]:
                 return [w for w in self._workers if w.ready and w.alive]
@@ -215,6 +237,8 @@ class AskPool:
 
             if self._closing:
                 raise WorkerLost("the server is stopping")
+            if not wait and not ready() and starting():
+                return None
             self._changes.wait_for(lambda: ready() or not starting(), START_TIMEOUT)
             candidates = ready()
             if not candidates:
@@ -231,6 +255,7 @@ class AskPool:
         """As ``RAG.ask_stream``, answered by a worker; ``stream=False`` sends only the final
         ``Answer`` back (one message)."""
         worker, rid = self._pick(), next(self._ids)
+        assert worker is not None
         box = worker.submit(rid, {"question": question, "top_k": top_k,
                                   "history": list(history), "llm": llm, "model": model,
                                   "stream": stream})
@@ -245,54 +270,31 @@ class AskPool:
         finally:
             worker.finish(rid)
 
+    async def ask_async(self, question: str, top_k: int | None = None, *,
+                        history: Sequence[dict[str, str]] = (), llm: str | None = None,
+                        model: str | None = None) -> Answer:
+        """The final ``Answer`` without a thread of this process waiting for it: the worker's
+        one message settles a future on the running event loop."""
+        arguments = {"question": question, "top_k": top_k, "history": list(history),
+                     "llm": llm, "model": model, "stream": False}
+        worker = self._pick(wait=False)
+        if worker is None:  # all starting: wait for one in a thread, not on the loop
+            items = self.ask_stream(**{**arguments, "stream": False})
+            return await asyncio.to_thread(lambda: final_answer(items))
+        rid = next(self._ids)
+        future: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        worker.submit(rid, arguments, _Settle(future))
+        try:
+            kind, payload = await future
+        finally:
+            worker.finish(rid)
+        if kind == "error":
+            raise payload
+        return payload
+
     def close(self) -> None:
         with self._changes:
             self._closing = True
             workers = list(self._workers)
         for worker in workers:
             worker.stop()
-
-
-class PooledRAG:
-    """A ``RAG`` whose questions are answered by ``pool``; every other attribute is ``rag``'s."""
-
-    def __init__(self, rag: Any, pool: AskPool) -> None:
-        self.rag, self.pool = rag, pool
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.rag, name)
-
-    def ask_stream(self, question: str, top_k: int | None = None, *,
-                   history: Sequence[dict[str, str]] = (), llm: str | None = None,
-                   model: str | None = None) -> Iterator[str | Answer]:
-        return self.pool.ask_stream(question, top_k, history=history, llm=llm, model=model)
-
-    def ask(self, question: str, top_k: int | None = None, *,
-            history: Sequence[dict[str, str]] = (), llm: str | None = None,
-            model: str | None = None, stream: bool = False) -> Answer | Iterator[str | Answer]:
-        items = self.pool.ask_stream(question, top_k, history=history, llm=llm, model=model,
-                                     stream=stream)
-        if stream:
-            return items
-        for item in items:
-            if isinstance(item, Answer):
-                return item
-        raise RAGError("the worker stopped without a final answer")
-
-
-def serving_rag(rag: Any) -> tuple[Any, AskPool | None]:
-    """What a server asks: ``rag`` itself when ``rag.settings.workers`` is 1, else a
-    ``PooledRAG`` over a started pool (closed by the caller: ``pool.close()``)."""
-    workers = rag.settings.workers
-    if workers < 1:
-        raise ConfigError(f"setting workers={workers} must be at least 1 (RAG_WORKERS, "
-                          "--workers)")
-    if workers == 1:
-        return rag, None
-    if getattr(rag, "names", None) or rag.settings.store != "faiss":
-        log.warning("workers=%d: several knowledge bases at once, or a store other than FAISS, "
-                    "are answered in this process", workers)
-        return rag, None
-    rag.open()  # built or refreshed here, before any worker opens it read-only
-    pool = AskPool(rag, workers).start()
-    return PooledRAG(rag, pool), pool

@@ -143,10 +143,12 @@ class ChatAPI:
         options = {"history": req.history, "llm": req.llm,
                    **({"model": req.llm_model} if req.llm_model else {})}
         try:
-            if not req.stream:  # one call: with worker processes, one message back
-                answer = await run_in_threadpool(
-                    lambda: self.rag.ask(req.question, req.top_k, **options))
-                return self._completion(req, answer)
+            if not req.stream:  # worker processes (rag.serving): awaited, no thread waits
+                ask_async = getattr(self.rag, "ask_async", None)
+                answer = await (ask_async(req.question, req.top_k, **options) if ask_async
+                                else run_in_threadpool(
+                                    lambda: self.rag.ask(req.question, req.top_k, **options)))
+                return JSONResponse(self._completion(req, answer))  # JSON types already
             items = self.rag.ask_stream(req.question, req.top_k, **options)
             first = await run_in_threadpool(next, items)
             streaming = True  # the stream gives the slot back when it ends

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from rag.conversations import FILE_NAME, ConversationStore
-from rag.workers import serving_rag
+from rag.serving import serving_rag
 from ui import assets
 from ui.app import CONCURRENCY, build_app
 from ui.auth import LOOPBACK, AuthConfigError, SignIn
@@ -75,6 +75,18 @@ class Server:
             self.pool.close()
 
 
+QUEUE_POLL_S = 0.01
+
+
+def calm_queue(demo: gr.Blocks) -> None:
+    """Gradio's queue looks for new page events every millisecond while idle: 5% of a core
+    here, taken from every answer on the same event loop. Every 10 ms is as prompt for a
+    person (an internal attribute of Gradio's queue: left alone where it is missing)."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and getattr(queue, "sleep_when_free", 0) < QUEUE_POLL_S:
+        queue.sleep_when_free = QUEUE_POLL_S
+
+
 def check_exposure(host: str, signin: SignIn, insecure: bool) -> None:
     """Refuse to serve other machines without page accounts unless told so explicitly."""
     if host in LOOPBACK or signin.users:
@@ -105,6 +117,7 @@ def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
 
     demo = build_app(rag, library, is_admin=signin.is_admin, store=store)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=rag.settings.queue_size)
+    calm_queue(demo)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     api = install(app, rag, signin)
     max_mb = rag.settings.max_file_mb

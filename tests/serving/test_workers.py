@@ -18,7 +18,7 @@ from conftest import SEEDS
 
 from rag.config import ConfigError
 from rag.multi import Library
-from rag.workers import PooledRAG, serving_rag
+from rag.serving import PooledRAG, serving_rag
 from serving.accounts import ADMIN_KEY, USER_KEY
 from ui.auth import SignIn
 
