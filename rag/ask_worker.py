@@ -95,6 +95,7 @@ class _Loop:
         self.conn, self.rag = conn, rag
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ask")
         self.sending = threading.Lock()
+        self.running: set[int] = set()
         self.cancelled: set[int] = set()
 
     def send(self, message: tuple[str, int, Any]) -> None:
@@ -109,8 +110,9 @@ class _Loop:
             except (EOFError, OSError):  # the serving process went away
                 break
             if kind == "ask":
+                self.running.add(rid)
                 self.pool.submit(self.answer, rid, payload)
-            elif kind == "cancel":
+            elif kind == "cancel" and rid in self.running:  # else: finished already
                 self.cancelled.add(rid)
             elif kind == "stop":
                 break
@@ -136,4 +138,5 @@ class _Loop:
             except OSError:  # the serving process went away
                 pass
         finally:
+            self.running.discard(rid)
             self.cancelled.discard(rid)

@@ -124,8 +124,8 @@ class _Worker:
     def fail_pending(self, error: WorkerLost) -> None:
         with self.lock:
             boxes, self.pending = list(self.pending.values()), {}
-        for box in boxes:
-            box.put(("error", error))
+        for box in boxes:  # one exception each: each is raised in its own thread
+            box.put(("error", WorkerLost(str(error))))
 
     def stop(self) -> None:
         with self.lock, contextlib.suppress(OSError):

@@ -48,6 +48,7 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
     refused at once. Returns the local URL; ``demo.close()`` stops it.
     """
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
+    calm_queue(demo)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
         max_file_size=f"{max_file_mb}mb" if max_file_mb else None, **_PAGE)
@@ -173,7 +174,9 @@ def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool =
     ``library`` the page also picks and manages knowledge bases."""
     server = start(rag, host=host, port=port, insecure=insecure, library=library)
     print(f"chat UI at {server.url} and OpenAI-compatible API at {server.url}v1 "
-          f"(index {rag.location}; Ctrl-C to stop)", flush=True)
+          f"(index {rag.location}"
+          f"{f'; {server.pool.size} ask workers' if server.pool else ''}; Ctrl-C to stop)",
+          flush=True)
     try:
         while server.thread.is_alive():
             server.thread.join(0.5)
