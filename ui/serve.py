@@ -48,7 +48,6 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
     refused at once. Returns the local URL; ``demo.close()`` stops it.
     """
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
-    calm_queue(demo)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
         max_file_size=f"{max_file_mb}mb" if max_file_mb else None, **_PAGE)
@@ -74,18 +73,6 @@ class Server:
         self.store.close()
         if self.pool is not None:
             self.pool.close()
-
-
-QUEUE_POLL_S = 0.01
-
-
-def calm_queue(demo: gr.Blocks) -> None:
-    """Gradio's queue looks for new page events every millisecond while idle: 5% of a core
-    here, taken from every answer on the same event loop. Every 10 ms is as prompt for a
-    person (an internal attribute of Gradio's queue: left alone where it is missing)."""
-    queue = getattr(demo, "_queue", None)
-    if queue is not None and getattr(queue, "sleep_when_free", 0) < QUEUE_POLL_S:
-        queue.sleep_when_free = QUEUE_POLL_S
 
 
 def check_exposure(host: str, signin: SignIn, insecure: bool) -> None:
@@ -118,7 +105,6 @@ def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
 
     demo = build_app(rag, library, is_admin=signin.is_admin, store=store)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=rag.settings.queue_size)
-    calm_queue(demo)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     api = install(app, rag, signin)
     max_mb = rag.settings.max_file_mb
