@@ -46,6 +46,9 @@ class Settings:
     # one client may have in flight at once.
     queue_size: int = 64
     max_requests_per_client: int = 4
+    # Serving: processes answering questions. 1: the serving process itself; N > 1: N worker
+    # processes over the same read-only index (rag.workers), so questions use every core.
+    workers: int = 1
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO
     llm: str = "extractive"

@@ -233,6 +233,13 @@ class Library:
         with self._lock:
             return self._rags.setdefault(name, rag)
 
+    def replace(self, old: RAG, new: RAG) -> None:
+        """Let ``new`` answer for every base ``old`` answers for (a server's worker pool)."""
+        with self._lock:
+            for name, rag in list(self._rags.items()):
+                if rag is old:
+                    self._rags[name] = new
+
     def select(self, names: Sequence[str] | str) -> RAG:
         names = [names] if isinstance(names, str) else list(dict.fromkeys(names))
         if not names:

@@ -114,10 +114,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     kbs = _kb_names(args)
     if kbs:  # the page's library opens the bases, so the page and the selector share them
         library = Library(progress=True, top_k=args.top_k, llm=args.llm,
-                          index_process=background, **_store_overrides(args))
+                          index_process=background, workers=args.workers,
+                          **_store_overrides(args))
         rag = library.select(kbs).open()
     else:
-        rag = _open_rag(args, progress=True, index_process=background).open()
+        rag = _open_rag(args, progress=True, index_process=background,
+                        workers=args.workers).open()
         library = Library(default=rag)
     return run(rag, host=args.host, port=args.port, library=library,
                insecure=args.insecure_no_auth)
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes answering questions (default 1: this one; RAG_WORKERS)")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="serve a non-loopback host without sign-in (anyone may upload)")
     p.set_defaults(func=cmd_chat)

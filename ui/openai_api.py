@@ -28,6 +28,7 @@ from rag.question import QuestionTimeout
 from rag.schema import Answer
 from rag.stores.base import StoreError
 from rag.tokens import count_tokens
+from rag.workers import WorkerLost
 from ui.auth import Principal, SignIn
 from ui.chat_request import APIError, ChatRequest, parse_chat_request
 from ui.guard import client_of
@@ -68,6 +69,8 @@ def error_status(exc: Exception) -> APIError:
         return exc
     if isinstance(exc, QuestionTimeout):
         return APIError(504, str(exc), "server_error", "timeout")
+    if isinstance(exc, WorkerLost):
+        return APIError(503, str(exc), "server_error", "worker_lost")
     if isinstance(exc, StoreError):
         return APIError(503, str(exc), "server_error", "index_unavailable")
     if isinstance(exc, ValueError) and isinstance(exc, RAGError):
@@ -137,21 +140,22 @@ class ChatAPI:
         except TooManyRequests as exc:
             raise APIError(429, str(exc), "rate_limit_error", "too_many_requests") from None
         streaming = False
+        options = {"history": req.history, "llm": req.llm,
+                   **({"model": req.llm_model} if req.llm_model else {})}
         try:
-            items = self.rag.ask_stream(req.question, req.top_k, history=req.history,
-                                        llm=req.llm,
-                                        **({"model": req.llm_model} if req.llm_model else {}))
+            if not req.stream:  # worker processes (rag.serving): awaited, no thread waits
+                ask_async = getattr(self.rag, "ask_async", None)
+                answer = await (ask_async(req.question, req.top_k, **options) if ask_async
+                                else run_in_threadpool(
+                                    lambda: self.rag.ask(req.question, req.top_k, **options)))
+                return JSONResponse(self._completion(req, answer))  # JSON types already
+            items = self.rag.ask_stream(req.question, req.top_k, **options)
             first = await run_in_threadpool(next, items)
-            if req.stream:
-                streaming = True  # the stream gives the slot back when it ends
-                return StreamingResponse(self._events(req, first, items, hold),
-                                         media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache",
-                                                  "X-Accel-Buffering": "no"})
-            answer = first if isinstance(first, Answer) else None
-            if answer is None:
-                answer = await run_in_threadpool(_final, items)
-            return self._completion(req, answer)
+            streaming = True  # the stream gives the slot back when it ends
+            return StreamingResponse(self._events(req, first, items, hold),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache",
+                                              "X-Accel-Buffering": "no"})
         except Exception as exc:
             raise error_status(exc) from None
         finally:
@@ -231,13 +235,6 @@ def _hold(limiter: ClientLimiter, client: str) -> Iterator[None]:
     """Takes a slot on the first ``next``; ``close()`` (or garbage collection) gives it back."""
     with limiter.slot(client):
         yield
-
-
-def _final(items: Iterator[str | Answer]) -> Answer:
-    for item in items:
-        if isinstance(item, Answer):
-            return item
-    raise RuntimeError("the answerer stopped without a final answer")
 
 
 def _model(model_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from rag.conversations import FILE_NAME, ConversationStore
+from rag.serving import serving_rag
 from ui import assets
 from ui.app import CONCURRENCY, build_app
 from ui.auth import LOOPBACK, AuthConfigError, SignIn
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from rag.multi import Library
     from rag.pipeline import RAG
+    from rag.workers import AskPool
     from ui.openai_api import ChatAPI
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,15 @@ class Server:
     store: ConversationStore
     server: uvicorn.Server
     thread: threading.Thread
+    pool: AskPool | None = None  # the ask-worker processes (``workers`` > 1)
 
     def close(self) -> None:
         self.demo.close()  # stops the queue, which ends the page's open event streams
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.store.close()
+        if self.pool is not None:
+            self.pool.close()
 
 
 def check_exposure(host: str, signin: SignIn, insecure: bool) -> None:
@@ -114,12 +119,26 @@ def build_server(rag: RAG, signin: SignIn, store: ConversationStore, *,
 def start(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool = False,
           signin: SignIn | None = None, store: ConversationStore | None = None,
           library: Library | None = None) -> Server:
-    """Serve ``rag`` on ``host:port`` (0: a free port) in a background thread."""
-    import uvicorn
-
+    """Serve ``rag`` on ``host:port`` (0: a free port) in a background thread; with the
+    ``workers`` setting above 1, its questions are answered by that many worker processes."""
     signin = signin or SignIn()
     check_exposure(host, signin, insecure)
     store = store or conversation_store(rag)
+    served, pool = serving_rag(rag)
+    if library is not None and pool is not None:
+        library.replace(rag, served)
+    try:
+        return _start(served, signin, store, host=host, port=port, library=library, pool=pool)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+
+
+def _start(rag: RAG, signin: SignIn, store: ConversationStore, *, host: str, port: int,
+           library: Library | None, pool: AskPool | None) -> Server:
+    import uvicorn
+
     app, demo, api = build_server(rag, signin, store, host=host, port=port, library=library)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True,
                             timeout_graceful_shutdown=5)
@@ -132,7 +151,7 @@ def start(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool
         time.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return Server(f"http://{shown}:{bound}/", demo, api, store, server, thread)
+    return Server(f"http://{shown}:{bound}/", demo, api, store, server, thread, pool)
 
 
 def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool = False,
@@ -141,7 +160,9 @@ def run(rag: RAG, *, host: str = "127.0.0.1", port: int = 7860, insecure: bool =
     ``library`` the page also picks and manages knowledge bases."""
     server = start(rag, host=host, port=port, insecure=insecure, library=library)
     print(f"chat UI at {server.url} and OpenAI-compatible API at {server.url}v1 "
-          f"(index {rag.location}; Ctrl-C to stop)", flush=True)
+          f"(index {rag.location}"
+          f"{f'; {server.pool.size} ask workers' if server.pool else ''}; Ctrl-C to stop)",
+          flush=True)
     try:
         while server.thread.is_alive():
             server.thread.join(0.5)

@@ -17,19 +17,17 @@ from rag.stores.base import IndexFormatError, ParagraphKey
 from rag.stores.faiss.build import KEYWORDS, VECTORS, repair_hint
 from rag.stores.faiss.records import FILE as RECORDS
 from rag.stores.faiss.records import RecordStore
-from rag.stores.faiss.vectors import all_vectors, tune_for_search
+from rag.stores.faiss.vectors import all_vectors, read_vector_index, tune_for_search
 
 
 class FaissSnapshot:
     """A loaded build: ``keyword_candidates`` and friends as ``rag.stores.base.Snapshot``."""
 
     def __init__(self, build: Path, manifest: dict[str, Any]) -> None:
-        import faiss
-
         repair = repair_hint(build.parent)
         try:
             self.records = RecordStore(build / RECORDS)
-            self.vectors = faiss.read_index(str(build / VECTORS))
+            self.vectors = read_vector_index(build / VECTORS)
             tune_for_search(self.vectors)
             self.keyword = KeywordIndex.load(build / KEYWORDS, self.records.n_chunks)
         except Exception as exc:

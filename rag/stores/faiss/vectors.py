@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,21 @@ def make_vector_index(vectors: np.ndarray, dimension: int, spec: str) -> Any:
     if len(data):
         index.add(data)
     return index
+
+
+def read_vector_index(path: Path) -> Any:
+    """A saved index with its vectors memory-mapped, read-only: processes that open the same
+    build share one copy of its pages (the page cache) instead of each reading its own.
+
+    ``IO_FLAG_MMAP_IFC`` maps the codes of flat storage (``Flat``, the storage of ``HNSW*``);
+    other parts (an HNSW graph, IVF lists) are read as usual. A faiss without the flag reads
+    the whole file."""
+    import faiss
+
+    flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+    if flags:
+        flags |= faiss.IO_FLAG_READ_ONLY
+    return faiss.read_index(str(path), flags)
 
 
 def tune_for_search(index: Any) -> None:
