@@ -1,0 +1,166 @@
+"""The second half of a keyword build: from the per-chunk (forward) files and the document
+frequencies to BM25 weights in term-major (CSC) order, plus the vocabulary files, in passes over
+term ranges whose arrays fit ``memory_mb`` (see ``rag.keyword_index`` for the layout).
+
+Weights are computed exactly as the bm25s "lucene" index this replaces computed them (idf in
+double precision rounded to float32, the length norm in double precision, the product rounded
+to float32), so scores and rankings are unchanged bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from rag.keyword import B, K1, bm25_idf
+from rag.keyword_index import META, SCHEME, array_path
+
+# Bytes of memory one forward entry costs in a pass (ids, counts, chunk, weight, sort order and
+# the output slot).
+_ENTRY_BYTES = 64
+
+
+class NpyAppender:
+    """A 1-D ``.npy`` file written by appending arrays; the header is rewritten on close (numpy
+    pads headers so that the length of the shape may grow without moving the data)."""
+
+    def __init__(self, path: Path, dtype: type) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self._fh: BinaryIO | None = path.open("wb")
+        self._header_len = self._write_header()
+
+    def _write_header(self) -> int:
+        assert self._fh is not None
+        self._fh.seek(0)
+        np.lib.format.write_array_header_1_0(
+            self._fh, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                       "fortran_order": False, "shape": (self.count,)})
+        return self._fh.tell()
+
+    def append(self, values: np.ndarray) -> None:
+        assert self._fh is not None
+        data = np.ascontiguousarray(values, dtype=self.dtype)
+        self._fh.write(memoryview(data).cast("B"))
+        self.count += len(data)
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        try:
+            if self._write_header() != self._header_len:
+                raise RuntimeError(f"the header of {self.path} changed length")
+        finally:
+            self._fh.close()
+            self._fh = None
+
+
+def bm25_weights(idf: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
+                 avg_length: float) -> np.ndarray:
+    """float32 BM25 (Lucene) weights: ``idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))``,
+    evaluated in the order bm25s evaluates it."""
+    norm = K1 * ((1 - B) + (B * lengths.astype(np.float64)) / avg_length)
+    tfc = tf / (norm + tf)
+    return (idf.astype(np.float64) * tfc).astype(np.float32)
+
+
+def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chunks: int,
+                   memory_mb: int) -> None:
+    """Write the term-major arrays, the vocabulary and ``meta.json`` of the index whose forward
+    files (``forward_terms``, ``forward_tf``, ``lengths``, ``n_terms``) are in ``directory``."""
+    n_terms_path = array_path(directory, "n_terms")
+    fwd_indptr = np.zeros(n_chunks + 1, dtype=np.int64)
+    np.cumsum(np.load(n_terms_path), out=fwd_indptr[1:])
+    np.save(array_path(directory, "forward_indptr"), fwd_indptr)
+    n_terms_path.unlink()
+    lengths = np.load(array_path(directory, "lengths"), mmap_mode="r")
+    avg_length = np.float64(lengths.sum(dtype=np.int64)) / n_chunks if n_chunks else 1.0
+    idf = np.array([bm25_idf(n_chunks, int(d)) for d in df], dtype=np.float32)
+    indptr = np.zeros(len(df) + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    np.save(array_path(directory, "postings_indptr"), indptr)
+    entries = int(indptr[-1])
+    if entries != int(fwd_indptr[-1]):
+        raise RuntimeError(f"keyword build: {entries} postings but {fwd_indptr[-1]} forward rows")
+
+    terms = np.load(array_path(directory, "forward_terms"), mmap_mode="r")
+    tf = np.load(array_path(directory, "forward_tf"), mmap_mode="r")
+    chunks_out = np.lib.format.open_memmap(array_path(directory, "postings_chunks"), mode="w+",
+                                           dtype=np.int32, shape=(entries,))
+    weights_out = np.lib.format.open_memmap(array_path(directory, "postings_weights"),
+                                            mode="w+", dtype=np.float32, shape=(entries,))
+    cap = max(1, memory_mb * 2**20 // _ENTRY_BYTES)
+    t0 = 0
+    while t0 < len(df):
+        # the largest term range whose postings fit in ``cap`` entries (at least one term)
+        t1 = max(t0 + 1, int(np.searchsorted(indptr, indptr[t0] + cap, side="right")) - 1)
+        t1 = min(t1, len(df))
+        lo, hi = int(indptr[t0]), int(indptr[t1])
+        seg_chunks, seg_weights = _pass(t0, t1, indptr, fwd_indptr, terms, tf, lengths, idf,
+                                        avg_length, cap)
+        chunks_out[lo:hi] = seg_chunks
+        weights_out[lo:hi] = seg_weights
+        t0 = t1
+    chunks_out.flush()
+    weights_out.flush()
+    del chunks_out, weights_out
+    _write_vocabulary(directory, vocab)
+    meta = {"scheme": SCHEME, "chunks": n_chunks, "terms": len(df), "entries": entries,
+            "avg_length": float(avg_length), "k1": K1, "b": B}
+    (directory / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: np.ndarray,
+          tf: np.ndarray, lengths: np.ndarray, idf: np.ndarray, avg_length: float,
+          cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The postings of terms ``t0:t1`` (chunk positions ascending within each term), read from
+    the forward files in blocks of at most ``cap`` entries."""
+    base = int(indptr[t0])
+    size = int(indptr[t1]) - base
+    out_chunks = np.empty(size, dtype=np.int32)
+    out_weights = np.empty(size, dtype=np.float32)
+    fill = (indptr[t0:t1] - base).astype(np.int64)
+    whole = t0 == 0 and t1 == len(indptr) - 1
+    n_chunks = len(fwd_indptr) - 1
+    c0 = 0
+    while c0 < n_chunks:
+        c1 = int(np.searchsorted(fwd_indptr, fwd_indptr[c0] + cap, side="right")) - 1
+        c1 = min(max(c1, c0 + 1), n_chunks)
+        a, b = int(fwd_indptr[c0]), int(fwd_indptr[c1])
+        ids = np.asarray(terms[a:b])
+        counts = np.asarray(tf[a:b])
+        chunk = np.repeat(np.arange(c0, c1, dtype=np.int32), np.diff(fwd_indptr[c0:c1 + 1]))
+        if not whole:
+            keep = (ids >= t0) & (ids < t1)
+            ids, counts, chunk = ids[keep], counts[keep], chunk[keep]
+        c0 = c1
+        if not len(ids):
+            continue
+        weights = bm25_weights(idf[ids], counts, np.asarray(lengths)[chunk], avg_length)
+        order = np.argsort(ids, kind="stable")  # stable: chunks stay ascending within a term
+        rel = ids[order].astype(np.int64) - t0
+        first = np.searchsorted(rel, rel, side="left")
+        slots = fill[rel] + (np.arange(len(rel)) - first)
+        out_chunks[slots] = chunk[order]
+        out_weights[slots] = weights[order]
+        fill += np.bincount(rel, minlength=t1 - t0)
+    return out_chunks, out_weights
+
+
+def _write_vocabulary(directory: Path, vocab: dict[str, int]) -> None:
+    """Terms as one UTF-8 blob with offsets (in id order: the dict's insertion order) and the
+    ids sorted by term, for binary search."""
+    terms = list(vocab)
+    encoded = [t.encode("utf-8") for t in terms]
+    offsets = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
+              out=offsets[1:])
+    np.save(array_path(directory, "terms"), np.frombuffer(b"".join(encoded), dtype=np.uint8))
+    del encoded
+    np.save(array_path(directory, "term_offsets"), offsets)
+    order = sorted(range(len(terms)), key=terms.__getitem__)
+    np.save(array_path(directory, "term_order"), np.array(order, dtype=np.int32))
