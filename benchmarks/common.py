@@ -117,8 +117,7 @@ def load_average() -> list[float]:
 def machine() -> dict[str, Any]:
     """Cores, memory, load and library versions, recorded with every result."""
     versions = {}
-    for name in ("torch", "sentence_transformers", "transformers", "faiss", "numpy", "jieba",
-                 "bm25s"):
+    for name in ("torch", "sentence_transformers", "transformers", "faiss", "numpy", "jieba"):
         try:
             module = __import__(name)
             versions[name] = getattr(module, "__version__", "?")

@@ -63,6 +63,25 @@ def tokenize_batch(texts: Sequence[str]) -> _Batch:
             np.array(counts, dtype=np.int32), np.array(lengths, dtype=np.int32))
 
 
+def _merged(segments: Sequence[Segment]) -> list[Segment]:
+    """Consecutive text segments joined (so that batches stay full however small the files),
+    consecutive re-used chunks of one index joined."""
+    out: list[Segment] = []
+    for seg in segments:
+        last = out[-1] if out else None
+        if isinstance(seg, Reuse):
+            if isinstance(last, Reuse) and last.index is seg.index:
+                assert isinstance(last.positions, list)
+                last.positions.extend(seg.positions)
+            else:
+                out.append(Reuse(seg.index, list(seg.positions)))
+        elif isinstance(last, list):
+            last.extend(seg)
+        else:
+            out.append(list(seg))
+    return out
+
+
 def _batches(segments: Sequence[Segment], size: int) -> Iterator[Sequence[str]]:
     for seg in segments:
         if not isinstance(seg, Reuse):
@@ -142,6 +161,7 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
         raise ValueError(f"keyword_memory_mb must be at least 16, not {memory_mb}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    segments = _merged(segments)
     total = sum(len(s.positions) if isinstance(s, Reuse) else len(s) for s in segments)
     n_texts = sum(len(s) for s in segments if not isinstance(s, Reuse))
     workers = min(resolve_processes(processes), max(1, -(-n_texts // batch_size)))

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from rag.keyword import B, K1, bm25_idf
+from rag.keyword import K1, B, bm25_idf
 from rag.keyword_index import META, SCHEME, array_path
 
 # Bytes of memory one forward entry costs in a pass (ids, counts, chunk, weight, sort order and
