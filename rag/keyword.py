@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 
 from rag.language import CJK_RUN
@@ -34,18 +36,60 @@ STOPWORDS = frozenset(
 )
 
 
+# What each raw jieba word becomes (the stripped word, or None when it is dropped): words repeat
+# so much that a dict lookup beats stripping and matching every occurrence. Per process,
+# cleared when it grows past _WORD_CACHE_LIMIT.
+_WORD_CACHE: dict[str, str | None] = {}
+_WORD_CACHE_LIMIT = 500_000
+_UNSEEN = ""  # never a cached value: the empty word is dropped (None)
+
+
+def _kept(word: str) -> str | None:
+    w = word.strip()
+    # \w never matches white space, so testing the stripped word is the same test
+    return w if w and w not in STOPWORDS and _WORDLIKE.search(w) else None
+
+
+def _words(lowered: str) -> list[str]:
+    cache = _WORD_CACHE
+    out = []
+    for raw in jieba().lcut(lowered):
+        w = cache.get(raw, _UNSEEN)
+        if w is _UNSEEN:
+            if len(cache) > _WORD_CACHE_LIMIT:
+                cache.clear()
+            w = cache[raw] = _kept(raw)
+        if w is not None:
+            out.append(w)
+    return out
+
+
 def tokenize(text: str) -> list[str]:
     """Words (jieba, precise mode) plus ``§``-prefixed CJK character bigrams, lower-cased."""
     text = text.lower()
-    words = []
-    for w in jieba().lcut(text):
-        w = w.strip()
-        # \w never matches white space, so testing the stripped word is the same test
-        if w and w not in STOPWORDS and _WORDLIKE.search(w):
-            words.append(w)
+    words = _words(text)
     for run in CJK_RUN.findall(text):
         words += [BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1)]
     return words
+
+
+def term_counts(text: str) -> tuple[dict[str, int], int]:
+    """``Counter(tokenize(text))`` (terms in order of first appearance) and ``len(tokenize(text))``,
+    counting bigrams before prefixing them: the keyword build's hot path (C-level loops only)."""
+    text = text.lower()
+    words = _words(text)
+    counts = dict(Counter(words))
+    n = len(words)
+    bigrams: Counter[str] = Counter()
+    for run in CJK_RUN.findall(text):
+        if len(run) > 1:
+            bigrams.update(map(operator.add, run, run[1:]))
+            n += len(run) - 1
+    terms = dict(zip(map(BIGRAM_PREFIX.__add__, bigrams), bigrams.values()))
+    if not terms.keys().isdisjoint(counts):  # a word that looks like a bigram term
+        return dict(Counter(tokenize(text))), n
+    counts.update(terms)
+    return counts, n
 
 
 def bigram_term(bigram: str) -> str:

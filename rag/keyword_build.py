@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from rag.keyword import tokenize
+from rag.keyword import term_counts
 from rag.keyword_index import KeywordIndex, array_path
 from rag.keyword_postings import NpyAppender, write_postings
 from rag.segmenter import jieba
@@ -49,16 +48,18 @@ _Batch = tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 def tokenize_batch(texts: Sequence[str]) -> _Batch:
     """(batch vocabulary in order of first appearance, terms per chunk, local term ids, counts,
     BM25 lengths) of ``texts``: compact to send between processes, whatever the batch size."""
-    local: dict[str, int] = {}
-    n_terms, ids, counts, lengths = [], [], [], []
+    chunk_terms: list[str] = []
+    n_terms, counts, lengths = [], [], []
     for text in texts:
-        tokens = tokenize(text)
-        tf = Counter(tokens)  # keeps first-appearance order
+        tf, n = term_counts(text)  # terms in order of first appearance
         n_terms.append(len(tf))
-        ids += [local.setdefault(t, len(local)) for t in tf]
+        chunk_terms += tf
         counts += tf.values()
         # an empty text counts as one (empty) token, as the bm25s index this replaces did
-        lengths.append(len(tokens) or 1)
+        lengths.append(n or 1)
+    # the batch's vocabulary in order of first appearance, and each term's position in it
+    local = {t: i for i, t in enumerate(dict.fromkeys(chunk_terms))}
+    ids = list(map(local.__getitem__, chunk_terms))
     return (list(local), np.array(n_terms, dtype=np.int32), np.array(ids, dtype=np.int32),
             np.array(counts, dtype=np.int32), np.array(lengths, dtype=np.int32))
 

@@ -17,7 +17,7 @@ from conftest import ROOT, SEEDS
 import rag.keyword_build as keyword_build
 import rag.keyword_postings as keyword_postings
 from rag.chunking import chunk_paragraphs
-from rag.keyword import B, K1, tokenize
+from rag.keyword import B, K1, term_counts, tokenize
 from rag.keyword_build import Reuse, build_keyword_index
 from rag.keyword_index import KeywordIndex
 from rag.paragraphs import split_paragraphs
@@ -144,3 +144,10 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
     rebuilt = RAG(index_dir=tmp_path / "full", corpus_dir=corpus, keyword_processes=1).open()
     assert (files_of(updated.store.open().keyword.directory)
             == files_of(rebuilt.store.open().keyword.directory))
+
+
+def test_term_counts_are_the_counted_tokens_in_order(texts):
+    for text in texts + ["ABC abc 千亿级千亿级 §千亿", "§§ 文本"]:
+        counts, n = term_counts(text)
+        tokens = tokenize(text)
+        assert list(counts.items()) == list(Counter(tokens).items()) and n == len(tokens)
