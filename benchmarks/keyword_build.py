@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--memory-mb", type=int, default=256)
+    ap.add_argument("--memory-mb", type=int, default=512)
     ap.add_argument("--quick", action="store_true", help="20k chunks, one round")
     args = ap.parse_args()
     if args.quick:

@@ -59,7 +59,7 @@ class Settings:
     # Keyword index build: tokenising processes (0: one per CPU) and the memory its term-major
     # pass may take (MiB); the build's memory is bounded by this, not by the corpus size.
     keyword_processes: int = 0
-    keyword_memory_mb: int = 256
+    keyword_memory_mb: int = 512
     # Where chunks, vectors and keyword statistics live: "faiss" (files under index_dir) or
     # "milvus" (Milvus Lite file index_dir/milvus.db, or a server at milvus_uri).
     store: str = "faiss"

@@ -9,6 +9,7 @@ never rebuilt per query.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import operator
@@ -41,7 +42,7 @@ STOPWORDS = frozenset(
 # cleared when it grows past _WORD_CACHE_LIMIT.
 _WORD_CACHE: dict[str, str | None] = {}
 _WORD_CACHE_LIMIT = 500_000
-_UNSEEN = ""  # never a cached value: the empty word is dropped (None)
+_UNSEEN = object()  # (compared by identity: no word equals it)
 
 
 def _kept(word: str) -> str | None:
@@ -51,17 +52,17 @@ def _kept(word: str) -> str | None:
 
 
 def _words(lowered: str) -> list[str]:
+    raw = jieba().lcut(lowered)
     cache = _WORD_CACHE
-    out = []
-    for raw in jieba().lcut(lowered):
-        w = cache.get(raw, _UNSEEN)
-        if w is _UNSEEN:
-            if len(cache) > _WORD_CACHE_LIMIT:
-                cache.clear()
-            w = cache[raw] = _kept(raw)
-        if w is not None:
-            out.append(w)
-    return out
+    kept = list(map(cache.get, raw, itertools.repeat(_UNSEEN)))
+    if _UNSEEN in kept:  # words not met before: decide them once
+        if len(cache) > _WORD_CACHE_LIMIT:
+            cache.clear()
+        for word in raw:
+            if word not in cache:
+                cache[word] = _kept(word)
+        kept = list(map(cache.__getitem__, raw))
+    return list(filter(None, kept))  # drops None (a dropped word); a kept word is never ""
 
 
 def tokenize(text: str) -> list[str]:
@@ -85,7 +86,7 @@ def term_counts(text: str) -> tuple[dict[str, int], int]:
         if len(run) > 1:
             bigrams.update(map(operator.add, run, run[1:]))
             n += len(run) - 1
-    terms = dict(zip(map(BIGRAM_PREFIX.__add__, bigrams), bigrams.values()))
+    terms = dict(zip(map(BIGRAM_PREFIX.__add__, bigrams), bigrams.values(), strict=False))
     if not terms.keys().isdisjoint(counts):  # a word that looks like a bigram term
         return dict(Counter(tokenize(text))), n
     counts.update(terms)

@@ -30,7 +30,7 @@ from rag.segmenter import jieba
 
 log = logging.getLogger(__name__)
 
-BATCH = 256  # chunks per task sent to a worker (~40 KB of text; results a few arrays)
+BATCH = 1024  # chunks per task sent to a worker (~400 KB of text; results a few arrays)
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,13 @@ class Reuse:
 
 
 Segment = Sequence[str] | Reuse
-_Batch = tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_Batch = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def tokenize_batch(texts: Sequence[str]) -> _Batch:
-    """(batch vocabulary in order of first appearance, terms per chunk, local term ids, counts,
-    BM25 lengths) of ``texts``: compact to send between processes, whatever the batch size."""
+    """(batch vocabulary in order of first appearance, one line per term, terms per chunk, local
+    term ids, counts, BM25 lengths) of ``texts``: compact to send between processes. A term
+    never holds a line break: jieba splits at white space and keeps other symbols one a word."""
     chunk_terms: list[str] = []
     n_terms, counts, lengths = [], [], []
     for text in texts:
@@ -60,7 +61,7 @@ def tokenize_batch(texts: Sequence[str]) -> _Batch:
     # the batch's vocabulary in order of first appearance, and each term's position in it
     local = {t: i for i, t in enumerate(dict.fromkeys(chunk_terms))}
     ids = list(map(local.__getitem__, chunk_terms))
-    return (list(local), np.array(n_terms, dtype=np.int32), np.array(ids, dtype=np.int32),
+    return ("\n".join(local), np.array(n_terms, dtype=np.int32), np.array(ids, dtype=np.int32),
             np.array(counts, dtype=np.int32), np.array(lengths, dtype=np.int32))
 
 
@@ -113,10 +114,17 @@ class _Forward:
         self._maps: dict[int, np.ndarray] = {}
 
     def add_batch(self, batch: _Batch) -> None:
-        terms, n_terms, local_ids, counts, lengths = batch
+        lines, n_terms, local_ids, counts, lengths = batch
+        terms = lines.split("\n") if lines else []
+        if len(local_ids) and int(local_ids.max()) >= len(terms):
+            raise RuntimeError("a keyword term held a line break")
         vocab = self.vocab
-        mapping = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int32,
-                              count=len(terms))
+        found = list(map(vocab.get, terms))
+        if None in found:  # new terms get the next ids, in order of first appearance
+            new = [t for t, i in zip(terms, found, strict=True) if i is None]
+            vocab.update(zip(new, range(len(vocab), len(vocab) + len(new)), strict=True))
+            found = list(map(vocab.__getitem__, terms))
+        mapping = np.array(found, dtype=np.int32)
         self._append(n_terms, mapping[local_ids], counts, lengths)
 
     def add_reused(self, old: KeywordIndex, lo: int, hi: int) -> None:
@@ -140,9 +148,7 @@ class _Forward:
             grown = np.zeros(max(len(self.vocab), 2 * len(self.df)), dtype=np.int64)
             grown[:len(self.df)] = self.df
             self.df = grown
-        if len(ids):
-            uniq, seen = np.unique(ids, return_counts=True)  # ids are unique within a chunk
-            self.df[uniq] += seen
+        np.add.at(self.df, ids, 1)  # a term id appears once per chunk
         for name, values in (("forward_terms", ids), ("forward_tf", counts),
                              ("lengths", lengths), ("n_terms", n_terms)):
             self.files[name].append(values)
@@ -154,7 +160,7 @@ class _Forward:
 
 
 def build_keyword_index(directory: Path, segments: Sequence[Segment], *, processes: int = 0,
-                        memory_mb: int = 256, batch_size: int = BATCH) -> KeywordIndex:
+                        memory_mb: int = 512, batch_size: int = BATCH) -> KeywordIndex:
     """Write the keyword index of the chunks of ``segments`` (texts, or chunks re-used from a
     previous index) into ``directory`` and open it. ``processes``: tokenising processes (0: one
     per CPU); ``memory_mb`` bounds the arrays of the term-major pass."""

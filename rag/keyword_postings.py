@@ -18,9 +18,10 @@ import numpy as np
 from rag.keyword import K1, B, bm25_idf
 from rag.keyword_index import META, SCHEME, array_path
 
-# Bytes of memory one forward entry costs in a pass (ids, counts, chunk, weight, sort order and
-# the output slot).
-_ENTRY_BYTES = 64
+# Bytes of memory one posting of a pass costs (its chunk and weight), and one forward entry of
+# a block (ids, counts, rows, weights, the transposed copy and its slots); half the budget each.
+_ENTRY_BYTES = 8
+_BLOCK_ENTRY_BYTES = 64
 
 
 class NpyAppender:
@@ -79,7 +80,9 @@ def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chu
     n_terms_path.unlink()
     lengths = np.load(array_path(directory, "lengths"), mmap_mode="r")
     avg_length = np.float64(lengths.sum(dtype=np.int64)) / n_chunks if n_chunks else 1.0
-    idf = np.array([bm25_idf(n_chunks, int(d)) for d in df], dtype=np.float32)
+    # idf by the library's formula (math.log, as bm25s computed it), once per distinct df
+    distinct, which = np.unique(df, return_inverse=True)
+    idf = np.array([bm25_idf(n_chunks, int(d)) for d in distinct], dtype=np.float32)[which]
     indptr = np.zeros(len(df) + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
     np.save(array_path(directory, "postings_indptr"), indptr)
@@ -93,7 +96,8 @@ def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chu
                                            dtype=np.int32, shape=(entries,))
     weights_out = np.lib.format.open_memmap(array_path(directory, "postings_weights"),
                                             mode="w+", dtype=np.float32, shape=(entries,))
-    cap = max(1, memory_mb * 2**20 // _ENTRY_BYTES)
+    cap = max(1, memory_mb * 2**19 // _ENTRY_BYTES)
+    block = max(1, memory_mb * 2**19 // _BLOCK_ENTRY_BYTES)
     t0 = 0
     while t0 < len(df):
         # the largest term range whose postings fit in ``cap`` entries (at least one term)
@@ -101,7 +105,7 @@ def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chu
         t1 = min(t1, len(df))
         lo, hi = int(indptr[t0]), int(indptr[t1])
         seg_chunks, seg_weights = _pass(t0, t1, indptr, fwd_indptr, terms, tf, lengths, idf,
-                                        avg_length, cap)
+                                        avg_length, block)
         chunks_out[lo:hi] = seg_chunks
         weights_out[lo:hi] = seg_weights
         t0 = t1
@@ -116,38 +120,40 @@ def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chu
 
 def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: np.ndarray,
           tf: np.ndarray, lengths: np.ndarray, idf: np.ndarray, avg_length: float,
-          cap: int) -> tuple[np.ndarray, np.ndarray]:
+          block: int) -> tuple[np.ndarray, np.ndarray]:
     """The postings of terms ``t0:t1`` (chunk positions ascending within each term), read from
-    the forward files in blocks of at most ``cap`` entries."""
+    the forward files in blocks of at most ``block`` entries. Each block is transposed by
+    scipy's CSR-to-CSC conversion (a counting sort, linear in the block) and its columns are
+    appended to the pass's columns."""
+    from scipy.sparse import csr_matrix
+
     base = int(indptr[t0])
-    size = int(indptr[t1]) - base
-    out_chunks = np.empty(size, dtype=np.int32)
-    out_weights = np.empty(size, dtype=np.float32)
-    fill = (indptr[t0:t1] - base).astype(np.int64)
+    out_chunks = np.empty(int(indptr[t1]) - base, dtype=np.int32)
+    out_weights = np.empty(len(out_chunks), dtype=np.float32)
+    fill = (indptr[t0:t1] - base).astype(np.int64)  # next free slot of each term's column
     whole = t0 == 0 and t1 == len(indptr) - 1
     n_chunks = len(fwd_indptr) - 1
     c0 = 0
     while c0 < n_chunks:
-        c1 = int(np.searchsorted(fwd_indptr, fwd_indptr[c0] + cap, side="right")) - 1
+        c1 = int(np.searchsorted(fwd_indptr, fwd_indptr[c0] + block, side="right")) - 1
         c1 = min(max(c1, c0 + 1), n_chunks)
         a, b = int(fwd_indptr[c0]), int(fwd_indptr[c1])
         ids = np.asarray(terms[a:b])
         counts = np.asarray(tf[a:b])
-        chunk = np.repeat(np.arange(c0, c1, dtype=np.int32), np.diff(fwd_indptr[c0:c1 + 1]))
+        row = np.repeat(np.arange(c1 - c0, dtype=np.int32), np.diff(fwd_indptr[c0:c1 + 1]))
         if not whole:
             keep = (ids >= t0) & (ids < t1)
-            ids, counts, chunk = ids[keep], counts[keep], chunk[keep]
+            ids, counts, row = ids[keep], counts[keep], row[keep]
+        weights = bm25_weights(idf[ids], counts, np.asarray(lengths[c0:c1])[row], avg_length)
+        row_ptr = np.zeros(c1 - c0 + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=c1 - c0), out=row_ptr[1:])
+        cols = csr_matrix((weights, ids - t0, row_ptr), shape=(c1 - c0, t1 - t0)).tocsc()
+        per_term = np.diff(cols.indptr)
+        slots = np.repeat(fill - cols.indptr[:-1], per_term) + np.arange(len(cols.data))
+        out_chunks[slots] = cols.indices + c0
+        out_weights[slots] = cols.data
+        fill += per_term
         c0 = c1
-        if not len(ids):
-            continue
-        weights = bm25_weights(idf[ids], counts, np.asarray(lengths)[chunk], avg_length)
-        order = np.argsort(ids, kind="stable")  # stable: chunks stay ascending within a term
-        rel = ids[order].astype(np.int64) - t0
-        first = np.searchsorted(rel, rel, side="left")
-        slots = fill[rel] + (np.arange(len(rel)) - first)
-        out_chunks[slots] = chunk[order]
-        out_weights[slots] = weights[order]
-        fill += np.bincount(rel, minlength=t1 - t0)
     return out_chunks, out_weights
 
 
