@@ -12,10 +12,8 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import operator
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Collection
 
 from rag.language import CJK_RUN
@@ -51,7 +49,8 @@ def _kept(word: str) -> str | None:
     return w if w and w not in STOPWORDS and _WORDLIKE.search(w) else None
 
 
-def _words(lowered: str) -> list[str]:
+def content_words(lowered: str) -> list[str]:
+    """The words ``tokenize`` keeps from lower-cased text, in order (repeats kept)."""
     raw = jieba().lcut(lowered)
     cache = _WORD_CACHE
     kept = list(map(cache.get, raw, itertools.repeat(_UNSEEN)))
@@ -68,29 +67,10 @@ def _words(lowered: str) -> list[str]:
 def tokenize(text: str) -> list[str]:
     """Words (jieba, precise mode) plus ``§``-prefixed CJK character bigrams, lower-cased."""
     text = text.lower()
-    words = _words(text)
+    words = content_words(text)
     for run in CJK_RUN.findall(text):
         words += [BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1)]
     return words
-
-
-def term_counts(text: str) -> tuple[dict[str, int], int]:
-    """``Counter(tokenize(text))`` (terms in order of first appearance) and ``len(tokenize(text))``,
-    counting bigrams before prefixing them: the keyword build's hot path (C-level loops only)."""
-    text = text.lower()
-    words = _words(text)
-    counts = dict(Counter(words))
-    n = len(words)
-    bigrams: Counter[str] = Counter()
-    for run in CJK_RUN.findall(text):
-        if len(run) > 1:
-            bigrams.update(map(operator.add, run, run[1:]))
-            n += len(run) - 1
-    terms = dict(zip(map(BIGRAM_PREFIX.__add__, bigrams), bigrams.values(), strict=False))
-    if not terms.keys().isdisjoint(counts):  # a word that looks like a bigram term
-        return dict(Counter(tokenize(text))), n
-    counts.update(terms)
-    return counts, n
 
 
 def bigram_term(bigram: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from rag.keyword import term_counts
+from rag.keyword_batch import Batch, Term, term_key, tokenize_batch
 from rag.keyword_index import KeywordIndex, array_path
 from rag.keyword_postings import NpyAppender, write_postings
 from rag.segmenter import jieba
@@ -42,27 +42,6 @@ class Reuse:
 
 
 Segment = Sequence[str] | Reuse
-_Batch = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def tokenize_batch(texts: Sequence[str]) -> _Batch:
-    """(batch vocabulary in order of first appearance, one line per term, terms per chunk, local
-    term ids, counts, BM25 lengths) of ``texts``: compact to send between processes. A term
-    never holds a line break: jieba splits at white space and keeps other symbols one a word."""
-    chunk_terms: list[str] = []
-    n_terms, counts, lengths = [], [], []
-    for text in texts:
-        tf, n = term_counts(text)  # terms in order of first appearance
-        n_terms.append(len(tf))
-        chunk_terms += tf
-        counts += tf.values()
-        # an empty text counts as one (empty) token, as the bm25s index this replaces did
-        lengths.append(n or 1)
-    # the batch's vocabulary in order of first appearance, and each term's position in it
-    local = {t: i for i, t in enumerate(dict.fromkeys(chunk_terms))}
-    ids = list(map(local.__getitem__, chunk_terms))
-    return ("\n".join(local), np.array(n_terms, dtype=np.int32), np.array(ids, dtype=np.int32),
-            np.array(counts, dtype=np.int32), np.array(lengths, dtype=np.int32))
 
 
 def _merged(segments: Sequence[Segment]) -> list[Segment]:
@@ -105,7 +84,7 @@ class _Forward:
     """The forward rows written so far, the vocabulary and the document frequencies."""
 
     def __init__(self, directory: Path) -> None:
-        self.vocab: dict[str, int] = {}
+        self.vocab: dict[Term, int] = {}  # words as str, bigrams as int (rag.keyword_batch)
         self.df = np.zeros(1024, dtype=np.int64)
         self.n_chunks = 0
         self.files = {name: NpyAppender(array_path(directory, name), dtype)
@@ -113,11 +92,8 @@ class _Forward:
                                           ("lengths", np.int32), ("n_terms", np.int32))}
         self._maps: dict[int, np.ndarray] = {}
 
-    def add_batch(self, batch: _Batch) -> None:
-        lines, n_terms, local_ids, counts, lengths = batch
-        terms = lines.split("\n") if lines else []
-        if len(local_ids) and int(local_ids.max()) >= len(terms):
-            raise RuntimeError("a keyword term held a line break")
+    def add_batch(self, batch: Batch) -> None:
+        terms, n_terms, local_ids, counts, lengths = batch
         vocab = self.vocab
         found = list(map(vocab.get, terms))
         if None in found:  # new terms get the next ids, in order of first appearance
@@ -139,7 +115,7 @@ class _Forward:
             uniq = uniq[np.argsort(first, kind="stable")]  # in order of first appearance
             vocab = self.vocab
             for tid, term in zip(uniq.tolist(), old.terms_of(uniq), strict=True):
-                mapping[tid] = vocab.setdefault(term, len(vocab))
+                mapping[tid] = vocab.setdefault(term_key(term), len(vocab))
         self._append(np.asarray(n_terms, dtype=np.int32), mapping[old_ids], counts, lengths)
 
     def _append(self, n_terms: np.ndarray, ids: np.ndarray, counts: np.ndarray,

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import numpy as np
 
 from rag.keyword import K1, B, bm25_idf
+from rag.keyword_batch import Term, term_text
 from rag.keyword_index import META, SCHEME, array_path
 
 # Bytes of memory one posting of a pass costs (its chunk and weight), and one forward entry of
@@ -69,7 +70,7 @@ def bm25_weights(idf: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
     return (idf.astype(np.float64) * tfc).astype(np.float32)
 
 
-def write_postings(directory: Path, vocab: dict[str, int], df: np.ndarray, n_chunks: int,
+def write_postings(directory: Path, vocab: dict[Term, int], df: np.ndarray, n_chunks: int,
                    memory_mb: int) -> None:
     """Write the term-major arrays, the vocabulary and ``meta.json`` of the index whose forward
     files (``forward_terms``, ``forward_tf``, ``lengths``, ``n_terms``) are in ``directory``."""
@@ -157,10 +158,10 @@ def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: n
     return out_chunks, out_weights
 
 
-def _write_vocabulary(directory: Path, vocab: dict[str, int]) -> None:
+def _write_vocabulary(directory: Path, vocab: dict[Term, int]) -> None:
     """Terms as one UTF-8 blob with offsets (in id order: the dict's insertion order) and the
     ids sorted by term, for binary search."""
-    terms = list(vocab)
+    terms = list(map(term_text, vocab))
     encoded = [t.encode("utf-8") for t in terms]
     offsets = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),

@@ -17,7 +17,8 @@ from conftest import ROOT, SEEDS
 import rag.keyword_build as keyword_build
 import rag.keyword_postings as keyword_postings
 from rag.chunking import chunk_paragraphs
-from rag.keyword import B, K1, term_counts, tokenize
+from rag.keyword import K1, B, tokenize
+from rag.keyword_batch import term_key, term_text, tokenize_batch
 from rag.keyword_build import Reuse, build_keyword_index
 from rag.keyword_index import KeywordIndex
 from rag.paragraphs import split_paragraphs
@@ -135,8 +136,8 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keyword_build, "tokenize_batch", counting)
     changed = sorted(corpus.glob("*.txt"))[0]
-    changed.write_text(changed.read_text(encoding="utf-8") + "\n\n新增的一段：兖州区的千亿级产业。\n",
-                       encoding="utf-8")
+    added = "\n\n新增的一段：兖州区的千亿级产业。\n"
+    changed.write_text(changed.read_text(encoding="utf-8") + added, encoding="utf-8")
     updated = RAG(index_dir=idx, corpus_dir=corpus, keyword_processes=1).open()
     chunks = updated.store.open().records
     changed_texts = [c.text for _, c in chunks.all_chunks() if c.doc == changed.name]
@@ -147,8 +148,14 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
             == files_of(rebuilt.store.open().keyword.directory))
 
 
-def test_term_counts_are_the_counted_tokens_in_order(texts):
-    for text in texts + ["ABC abc 千亿级千亿级 §千亿", "§§ 文本"]:
-        counts, n = term_counts(text)
+def test_batches_hold_each_chunks_counted_tokens_in_order(texts):
+    batch = texts[:40] + ["ABC abc 千亿级千亿级 §千亿", "§§ 文本 İ千亿 ΣΑΣ 千", "", "中"]
+    terms, n_terms, ids, counts, lengths = tokenize_batch(batch)
+    at = 0
+    for text, n, length in zip(batch, n_terms, lengths, strict=True):
+        got = [(term_text(terms[i]), int(c))
+               for i, c in zip(ids[at:at + n], counts[at:at + n], strict=True)]
         tokens = tokenize(text)
-        assert list(counts.items()) == list(Counter(tokens).items()) and n == len(tokens)
+        assert got == list(Counter(tokens).items()) and length == (len(tokens) or 1)
+        at += n
+    assert all(term_key(term_text(t)) == t for t in terms)
