@@ -13,6 +13,7 @@ give the same bytes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -150,6 +151,10 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
     workers = min(resolve_processes(processes), max(1, -(-n_texts // batch_size)))
     forward = _Forward(directory)
     pool = None
+    # Objects alive now (the caller's whole heap: chunks, models) stay out of garbage collections
+    # until the tokenising ends, here and in the forked workers: collecting them again and again
+    # costs time, and in a worker it would touch, and so copy, every page of the heap.
+    gc.freeze()
     try:
         if workers > 1:
             jieba().initialize()  # load the dictionary once, before forking: workers share it
@@ -171,6 +176,7 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
     finally:
         if pool is not None:
             pool.terminate()
+        gc.unfreeze()
         forward.close()
     log.info("keyword index: %d chunks (%d tokenised, %d processes), %d terms", total, n_texts,
              workers, len(forward.vocab))
