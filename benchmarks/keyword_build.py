@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    TreeMemory,
     load_average,
     machine,
     markdown_table,
@@ -97,16 +98,18 @@ def time_build(texts: list[str], processes: int, memory_mb: int) -> dict[str, An
     reset_peak_rss()
     cpu0 = cpu_seconds()
     try:
-        t0 = time.perf_counter()
-        index = kb.build_keyword_index(folder, [texts], processes=processes,
-                                       memory_mb=memory_mb)
-        total = time.perf_counter() - t0
+        with TreeMemory() as memory:
+            t0 = time.perf_counter()
+            index = kb.build_keyword_index(folder, [texts], processes=processes,
+                                           memory_mb=memory_mb)
+            total = time.perf_counter() - t0
     finally:
         kb.write_postings = original
     out = {"build_s": total, "build_cpu_s": cpu_seconds() - cpu0,
            "tokenise_s": total - spent["postings_s"], **spent,
            "terms": index.n_terms, "postings": int(index.meta["entries"]),
            "disk_mib": mib(sum(p.stat().st_size for p in folder.iterdir())),
+           "peak_memory_all_processes_mib": mib(memory.peak_bytes),
            "parent_peak_rss_mib": mib(peak_rss_bytes()),
            "parent_peak_growth_mib": mib(peak_rss_bytes() - rss0),
            "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -151,6 +154,8 @@ def main() -> None:
                "cpu_ratio": round(median([x["cpu_ratio"] for x in rounds]), 3),
                "tokenise_s": round(median([x["tokenise_s"] for x in rounds]), 2),
                "postings_s": round(median([x["postings_s"] for x in rounds]), 2),
+               "peak_memory_all_processes_mib": max(x["peak_memory_all_processes_mib"]
+                                                    for x in rounds),
                "parent_peak_rss_mib": max(x["parent_peak_rss_mib"] for x in rounds),
                "parent_peak_growth_mib": max(x["parent_peak_growth_mib"] for x in rounds),
                "worker_peak_rss_mib": max(x["worker_peak_rss_mib"] for x in rounds),
