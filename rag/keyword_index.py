@@ -7,9 +7,11 @@ Files of one index folder (written by ``rag.keyword_build``; ``.npy`` arrays):
   (float32): term-major (CSC) BM25 weights; the column of term ``t`` is the slice
   ``indptr[t]:indptr[t + 1]``, chunk positions ascending. A query scores the sum of its terms'
   columns.
-* ``terms`` (uint8, UTF-8 of every term in id order), ``term_offsets`` (int64, terms + 1) and
-  ``term_order`` (int32, term ids sorted by term): the vocabulary, looked up by binary search,
-  never loaded into a dict.
+* ``terms`` (uint8, UTF-8 of every term in id order), ``term_offsets`` (int64, terms + 1),
+  ``term_order`` (int32, term ids ordered by the CRC-32 of their term) and ``term_hashes``
+  (uint32, those CRC-32s, ascending): the vocabulary, looked up by a binary search over the
+  hashes, never loaded into a dict (a dict of millions of terms would take seconds and hundreds
+  of MB in every serving process).
 * ``forward_indptr`` (int64, chunks + 1), ``forward_terms`` (int32), ``forward_tf`` (int32) and
   ``lengths`` (int32): each chunk's terms (in order of first appearance) with their counts, and
   its BM25 length. An update re-uses these for unchanged files instead of tokenising again.
@@ -18,8 +20,8 @@ Files of one index folder (written by ``rag.keyword_build``; ``.npy`` arrays):
 
 from __future__ import annotations
 
-import bisect
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,10 @@ from rag.keyword import tokenize
 
 # The on-disk format; rag.stores.manifest.KEYWORD_SCHEME names it so that older indexes are
 # rebuilt once.
-SCHEME = "bm25-lucene-csc/1"
+SCHEME = "bm25-lucene-csc/2"
 META = "meta.json"
 ARRAYS = ("postings_indptr", "postings_chunks", "postings_weights", "terms", "term_offsets",
-          "term_order", "forward_indptr", "forward_terms", "forward_tf", "lengths")
+          "term_order", "term_hashes", "forward_indptr", "forward_terms", "forward_tf", "lengths")
 
 
 def array_path(directory: Path, name: str) -> Path:
@@ -59,7 +61,10 @@ class KeywordIndex:
         if meta.get("scheme") != SCHEME:
             raise ValueError(f"keyword index in {directory} has scheme {meta.get('scheme')!r}, "
                              f"this version reads {SCHEME!r}")
-        arrays = {name: np.load(array_path(directory, name), mmap_mode="r") for name in ARRAYS}
+        # plain ndarray views of the read-only maps: a numpy.memmap costs microseconds per
+        # operation in its subclass hooks, and a query makes hundreds of small ones
+        arrays = {name: np.asarray(np.load(array_path(directory, name), mmap_mode="r"))
+                  for name in ARRAYS}
         index = cls(directory, meta, arrays)
         index._check(size)
         return index
@@ -67,6 +72,7 @@ class KeywordIndex:
     def _check(self, size: int | None) -> None:
         a, n, v = self._a, self.size, self.n_terms
         expected = {"postings_indptr": v + 1, "term_offsets": v + 1, "term_order": v,
+                    "term_hashes": v,
                     "forward_indptr": n + 1, "lengths": n,
                     "postings_chunks": int(self.meta["entries"]),
                     "postings_weights": int(self.meta["entries"]),
@@ -85,14 +91,26 @@ class KeywordIndex:
 
     def term_id(self, term: str) -> int | None:
         """The id of ``term`` (exactly as ``tokenize`` writes it), or None."""
-        order = self._a["term_order"]
-        if not len(order):
-            return None
-        # binary search over the sorted ids: str order is code point order, as the build sorts
-        at = bisect.bisect_left(order, term, key=self.term)
-        if at < len(order) and self.term(int(order[at])) == term:
-            return int(order[at])
-        return None
+        return self.term_ids([term])[0]
+
+    def term_ids(self, terms: list[str]) -> list[int | None]:
+        """``term_id`` of each of ``terms``, with one binary search for all of them."""
+        hashes, order, offsets, blob = (self._a["term_hashes"], self._a["term_order"],
+                                        self._a["term_offsets"], self._a["terms"])
+        encoded = [t.encode("utf-8") for t in terms]
+        wanted = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint32, count=len(encoded))
+        out: list[int | None] = []
+        for raw, h, at in zip(encoded, wanted.tolist(), np.searchsorted(hashes, wanted).tolist(),
+                              strict=True):
+            found = None
+            while at < len(hashes) and int(hashes[at]) == h:  # same CRC-32: compare the bytes
+                tid = int(order[at])
+                if blob[offsets[tid]:offsets[tid + 1]].tobytes() == raw:
+                    found = tid
+                    break
+                at += 1
+            out.append(found)
+        return out
 
     def knows(self, term: str) -> bool:
         return self.term_id(term.lower()) is not None
@@ -110,7 +128,7 @@ class KeywordIndex:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query``: the sum of its terms' weight columns, a
         term counted as often as the query repeats it (float32, added in query order)."""
-        ids = [t for t in (self.term_id(tok) for tok in tokenize(query)) if t is not None]
+        ids = [t for t in self.term_ids(tokenize(query)) if t is not None]
         return self.scores_of_ids(ids)
 
     def scores_of_ids(self, term_ids: list[int]) -> np.ndarray:

@@ -10,6 +10,7 @@ to float32), so scores and rankings are unchanged bit for bit.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -159,15 +160,17 @@ def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: n
 
 
 def _write_vocabulary(directory: Path, vocab: dict[Term, int]) -> None:
-    """Terms as one UTF-8 blob with offsets (in id order: the dict's insertion order) and the
-    ids sorted by term, for binary search."""
-    terms = list(map(term_text, vocab))
-    encoded = [t.encode("utf-8") for t in terms]
-    offsets = np.zeros(len(terms) + 1, dtype=np.int64)
+    """Terms as one UTF-8 blob with offsets (in id order: the dict's insertion order), and the
+    ids ordered by the CRC-32 of their term with those CRC-32s, for lookups by binary search
+    over fixed-size integers (``KeywordIndex.term_id``)."""
+    encoded = [term_text(t).encode("utf-8") for t in vocab]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
               out=offsets[1:])
+    hashes = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint32, count=len(encoded))
     np.save(array_path(directory, "terms"), np.frombuffer(b"".join(encoded), dtype=np.uint8))
     del encoded
     np.save(array_path(directory, "term_offsets"), offsets)
-    order = sorted(range(len(terms)), key=terms.__getitem__)
-    np.save(array_path(directory, "term_order"), np.array(order, dtype=np.int32))
+    order = np.argsort(hashes, kind="stable")
+    np.save(array_path(directory, "term_order"), order.astype(np.int32))
+    np.save(array_path(directory, "term_hashes"), hashes[order])
