@@ -160,3 +160,13 @@ def test_batches_hold_each_chunks_counted_tokens_in_order(texts):
         assert got == list(Counter(tokens).items()) and length == (len(tokens) or 1)
         at += n
     assert all(term_key(term_text(t)) == t for t in terms)
+
+
+def test_terms_sharing_a_hash_are_told_apart(texts, tmp_path, monkeypatch):
+    import zlib
+
+    monkeypatch.setattr(zlib, "crc32", lambda data: len(data) % 3)  # collisions everywhere
+    index = build_keyword_index(tmp_path / "kw", [texts[:10]], processes=1)
+    terms = [index.term(i) for i in range(index.n_terms)]
+    assert index.term_ids(terms) == list(range(index.n_terms))
+    assert index.term_ids(["不在索引里的词", terms[0] + "x"]) == [None, None]
