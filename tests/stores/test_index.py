@@ -266,3 +266,16 @@ def test_skipped_files_are_recorded_with_reasons(corpus, tmp_path):
     assert "binary or undecodable" in reasons["blob.txt"]
     assert "empty" in reasons["empty.md"]
     assert set(rag.manifest["files"]) >= {"a.txt", "sub/b.md"}
+
+
+def test_adjacent_vector_rows_are_joined_without_a_copy():
+    import numpy as np
+
+    from rag.stores.faiss import _joined
+
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4)
+    joined = _joined([rows[0:3], rows[3:7], rows[7:10]])
+    assert np.shares_memory(joined, rows) and np.array_equal(joined, rows)
+    apart = _joined([rows[0:3], rows[4:7]])  # a gap: copied
+    assert not np.shares_memory(apart, rows)
+    assert np.array_equal(apart, np.vstack([rows[0:3], rows[4:7]]))

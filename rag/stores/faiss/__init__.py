@@ -99,8 +99,7 @@ class FaissStore(Store):
                 segments.append(Reuse(live.keyword, old[path][3]))
         dim = int(delta.manifest["dimension"])
         parts = [p for p in parts if len(p)]
-        vectors = (np.vstack(parts).astype(np.float32) if parts
-                   else np.zeros((0, dim), dtype=np.float32))
+        vectors = _joined(parts) if parts else np.zeros((0, dim), dtype=np.float32)
         return paragraphs, chunks, vectors, segments
 
     def _live_contents(self, docs: list[str]) -> tuple[Any, dict[str, Any]]:
@@ -110,3 +109,26 @@ class FaissStore(Store):
         except IndexNotFoundError:
             return None, {}
         return live, live.contents(docs)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The rows of ``parts`` as one float32 array: a view when they are adjacent rows of one
+    float32 array (a fresh build's files, embedded in one go), so that a million vectors are
+    not held twice; otherwise one copy."""
+    first = parts[0]
+    owner = first.base
+    row = first.strides[0]
+    at = first.__array_interface__["data"][0]
+    adjacent = owner is not None and all(
+        p.dtype == np.float32 and p.base is owner and p.flags.c_contiguous
+        and p.shape[1:] == first.shape[1:] for p in parts)
+    for p in parts if adjacent else ():
+        if p.__array_interface__["data"][0] != at:
+            adjacent = False
+            break
+        at += len(p) * row
+    if adjacent:  # every row lies in ``owner``, one after the other: view them as one array
+        n = sum(len(p) for p in parts)
+        return np.lib.stride_tricks.as_strided(first, shape=(n, *first.shape[1:]),
+                                               strides=first.strides, writeable=False)
+    return np.vstack(parts).astype(np.float32, copy=False)
