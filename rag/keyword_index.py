@@ -146,8 +146,15 @@ class KeywordIndex:
         """Chunks ``lo:hi``: (terms per chunk, term ids, counts, lengths)."""
         indptr = self._a["forward_indptr"]
         a, b = int(indptr[lo]), int(indptr[hi])
-        return (np.diff(indptr[lo:hi + 1]), self._a["forward_terms"][a:b],
-                self._a["forward_tf"][a:b], self._a["lengths"][lo:hi])
+        # plain reads (an update reads every kept chunk once: mapped pages would stay resident)
+        rows = []
+        for name in ("forward_terms", "forward_tf"):
+            with array_path(self.directory, name).open("rb") as fh:
+                np.lib.format.read_magic(fh)
+                _, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                fh.seek(fh.tell() + a * dtype.itemsize)
+                rows.append(np.fromfile(fh, dtype=dtype, count=b - a))
+        return np.diff(indptr[lo:hi + 1]), rows[0], rows[1], np.array(self._a["lengths"][lo:hi])
 
     def terms_of(self, term_ids: np.ndarray) -> list[str]:
         return [self.term(int(t)) for t in term_ids]

@@ -62,6 +62,26 @@ class NpyAppender:
             self._fh = None
 
 
+class NpyReader:
+    """Slices of a 1-D ``.npy`` file read with plain file reads."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("rb")
+        if np.lib.format.read_magic(self._fh) != (1, 0):  # as NpyAppender writes them
+            raise ValueError(f"{path} is not a version 1.0 .npy file")
+        shape, _, dtype = np.lib.format.read_array_header_1_0(self._fh)
+        self.dtype = dtype
+        self.size = shape[0]
+        self._data = self._fh.tell()
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        self._fh.seek(self._data + lo * self.dtype.itemsize)
+        return np.fromfile(self._fh, dtype=self.dtype, count=hi - lo)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 def bm25_weights(idf: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
                  avg_length: float) -> np.ndarray:
     """float32 BM25 (Lucene) weights: ``idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))``,
@@ -80,7 +100,7 @@ def write_postings(directory: Path, vocab: dict[Term, int], df: np.ndarray, n_ch
     np.cumsum(np.load(n_terms_path), out=fwd_indptr[1:])
     np.save(array_path(directory, "forward_indptr"), fwd_indptr)
     n_terms_path.unlink()
-    lengths = np.load(array_path(directory, "lengths"), mmap_mode="r")
+    lengths = np.load(array_path(directory, "lengths"))  # 4 bytes a chunk
     avg_length = np.float64(lengths.sum(dtype=np.int64)) / n_chunks if n_chunks else 1.0
     # idf by the library's formula (math.log, as bm25s computed it), once per distinct df
     distinct, which = np.unique(df, return_inverse=True)
@@ -92,12 +112,12 @@ def write_postings(directory: Path, vocab: dict[Term, int], df: np.ndarray, n_ch
     if entries != int(fwd_indptr[-1]):
         raise RuntimeError(f"keyword build: {entries} postings but {fwd_indptr[-1]} forward rows")
 
-    terms = np.load(array_path(directory, "forward_terms"), mmap_mode="r")
-    tf = np.load(array_path(directory, "forward_tf"), mmap_mode="r")
-    chunks_out = np.lib.format.open_memmap(array_path(directory, "postings_chunks"), mode="w+",
-                                           dtype=np.int32, shape=(entries,))
-    weights_out = np.lib.format.open_memmap(array_path(directory, "postings_weights"),
-                                            mode="w+", dtype=np.float32, shape=(entries,))
+    # Plain reads and appends, no memory maps: pages of a mapped file count in this process's
+    # resident memory, and here they would grow with the corpus.
+    terms = NpyReader(array_path(directory, "forward_terms"))
+    tf = NpyReader(array_path(directory, "forward_tf"))
+    chunks_out = NpyAppender(array_path(directory, "postings_chunks"), np.int32)
+    weights_out = NpyAppender(array_path(directory, "postings_weights"), np.float32)
     cap = max(1, memory_mb * 2**19 // _ENTRY_BYTES)
     block = max(1, memory_mb * 2**19 // _BLOCK_ENTRY_BYTES)
     t0 = 0
@@ -105,23 +125,21 @@ def write_postings(directory: Path, vocab: dict[Term, int], df: np.ndarray, n_ch
         # the largest term range whose postings fit in ``cap`` entries (at least one term)
         t1 = max(t0 + 1, int(np.searchsorted(indptr, indptr[t0] + cap, side="right")) - 1)
         t1 = min(t1, len(df))
-        lo, hi = int(indptr[t0]), int(indptr[t1])
         seg_chunks, seg_weights = _pass(t0, t1, indptr, fwd_indptr, terms, tf, lengths, idf,
                                         avg_length, block)
-        chunks_out[lo:hi] = seg_chunks
-        weights_out[lo:hi] = seg_weights
+        chunks_out.append(seg_chunks)  # term ranges in order: the file is written front to back
+        weights_out.append(seg_weights)
         t0 = t1
-    chunks_out.flush()
-    weights_out.flush()
-    del chunks_out, weights_out
+    for f in (chunks_out, weights_out, terms, tf):
+        f.close()
     _write_vocabulary(directory, vocab)
     meta = {"scheme": SCHEME, "chunks": n_chunks, "terms": len(df), "entries": entries,
             "avg_length": float(avg_length), "k1": K1, "b": B}
     (directory / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
-def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: np.ndarray,
-          tf: np.ndarray, lengths: np.ndarray, idf: np.ndarray, avg_length: float,
+def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: NpyReader,
+          tf: NpyReader, lengths: np.ndarray, idf: np.ndarray, avg_length: float,
           block: int) -> tuple[np.ndarray, np.ndarray]:
     """The postings of terms ``t0:t1`` (chunk positions ascending within each term), read from
     the forward files in blocks of at most ``block`` entries. Each block is transposed by
@@ -140,13 +158,13 @@ def _pass(t0: int, t1: int, indptr: np.ndarray, fwd_indptr: np.ndarray, terms: n
         c1 = int(np.searchsorted(fwd_indptr, fwd_indptr[c0] + block, side="right")) - 1
         c1 = min(max(c1, c0 + 1), n_chunks)
         a, b = int(fwd_indptr[c0]), int(fwd_indptr[c1])
-        ids = np.asarray(terms[a:b])
-        counts = np.asarray(tf[a:b])
+        ids = terms.read(a, b)
+        counts = tf.read(a, b)
         row = np.repeat(np.arange(c1 - c0, dtype=np.int32), np.diff(fwd_indptr[c0:c1 + 1]))
         if not whole:
             keep = (ids >= t0) & (ids < t1)
             ids, counts, row = ids[keep], counts[keep], row[keep]
-        weights = bm25_weights(idf[ids], counts, np.asarray(lengths[c0:c1])[row], avg_length)
+        weights = bm25_weights(idf[ids], counts, lengths[c0:c1][row], avg_length)
         row_ptr = np.zeros(c1 - c0 + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=c1 - c0), out=row_ptr[1:])
         cols = csr_matrix((weights, ids - t0, row_ptr), shape=(c1 - c0, t1 - t0)).tocsc()
