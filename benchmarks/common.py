@@ -117,8 +117,7 @@ def load_average() -> list[float]:
 def machine() -> dict[str, Any]:
     """Cores, memory, load and library versions, recorded with every result."""
     versions = {}
-    for name in ("torch", "sentence_transformers", "transformers", "faiss", "numpy", "jieba",
-                 "bm25s"):
+    for name in ("torch", "sentence_transformers", "transformers", "faiss", "numpy", "jieba"):
         try:
             module = __import__(name)
             versions[name] = getattr(module, "__version__", "?")
@@ -224,3 +223,58 @@ def write_results(name: str, payload: dict[str, Any], markdown: str, *, quick: b
 
 def mib(n_bytes: float) -> float:
     return round(n_bytes / 2**20, 1)
+
+
+class TreeMemory:
+    """Peak memory of this process and all its descendants together: the sum of their
+    proportional set sizes (Pss: a page shared by k processes counts 1/k in each, so forked
+    workers are not counted twice), sampled every ``interval`` seconds while active."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        self.peak_bytes = max(self.peak_bytes, sum(_pss_bytes(p) for p in _tree(os.getpid())))
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

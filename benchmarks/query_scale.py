@@ -2,7 +2,8 @@
 
 For each size an index folder is built once (``scale_index.py``: real seed chunks plus generated
 Chinese chunks; real vectors up to ``--real-vectors-upto`` chunks, clustered synthetic vectors
-above; the real ``KeywordIndex.build`` up to ``--real-bm25-upto``) and kept in
+above; the store's streaming keyword build at every size, ``--keyword-processes`` processes)
+and kept in
 ``$RAG_BENCH_WORK`` (default /tmp/rag-bench) for the next run. Each size is then measured in a
 fresh process:
 
@@ -63,7 +64,7 @@ def ensure_index(n: int, args: argparse.Namespace) -> dict[str, Any]:
         return json.loads(stats_file.read_text())
     cmd = [sys.executable, __file__, "--child-build", str(n), "--faiss-index", args.faiss_index,
            "--real-vectors-upto", str(args.real_vectors_upto),
-           "--real-bm25-upto", str(args.real_bm25_upto)]
+           "--keyword-processes", str(args.keyword_processes)]
     subprocess.run(cmd, check=True)
     return json.loads(stats_file.read_text())
 
@@ -72,13 +73,13 @@ def _loadable(folder: Path) -> bool:
     """Whether the cached folder is in the index format this checkout reads."""
     from rag.stores import StoreError
     from rag.stores.faiss.build import read_build
-    from rag.stores.manifest import FORMAT_VERSION
+    from rag.stores.manifest import FORMAT_VERSION, KEYWORD_SCHEME
 
     try:
-        read_build(folder, FORMAT_VERSION)  # complete, this format, files as listed
+        _, manifest = read_build(folder, FORMAT_VERSION)  # complete, this format, files as listed
     except StoreError:
         return False
-    return True
+    return manifest.get("keyword") == KEYWORD_SCHEME  # an older keyword index is rebuilt
 
 
 def child_build(n: int, args: argparse.Namespace) -> None:
@@ -89,7 +90,7 @@ def child_build(n: int, args: argparse.Namespace) -> None:
     folder = index_dir_for(n, args.faiss_index)
     shutil.rmtree(folder, ignore_errors=True)
     stats = build(folder, n, real_vectors_upto=args.real_vectors_upto,
-                  real_bm25_upto=args.real_bm25_upto, faiss_index=args.faiss_index)
+                  faiss_index=args.faiss_index, keyword_processes=args.keyword_processes)
     print(json.dumps(stats), flush=True)
 
 
@@ -233,7 +234,8 @@ def report(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str
                       f"{r['index_bytes_per_chunk']:,.0f}", marginal,
                       f"{builds[r['chunks']]['disk_bytes'] / r['chunks']:,.0f}", r["load_s"]))
     build_rows = [(f"{n:,}", b["bm25"].split(" (")[0], b["bm25_s"], b["bm25_peak_rss_growth_mib"],
-                   b["write_s"], b["peak_rss_mib"]) for n, b in sorted(builds.items())]
+                   b["write_s"], b["peak_rss_mib"], b.get("peak_memory_all_processes_mib", "-"))
+                  for n, b in sorted(builds.items())]
     profile_rows = [(f"{r['chunks']:,}", ", ".join(f"{k} {v:.1f}" for k, v in
                                                     list(r["profile_ms_per_retrieve"].items())[:6]))
                     for r in rows]
@@ -245,7 +247,8 @@ def report(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str
                         "disk B/chunk", "index load s"], table),
         "## Building the indexes",
         markdown_table(["chunks", "BM25 build", "BM25 s", "BM25 peak RSS growth MiB",
-                        "write (store.stage) s", "build peak RSS MiB"], build_rows),
+                        "write (store.stage) s", "build peak RSS MiB",
+                        "build peak, all processes (Pss) MiB"], build_rows),
         "## Where retrieve time goes (cProfile, cumulative ms per call)",
         markdown_table(["chunks", "top functions"], profile_rows),
         "![latency and memory](query_scale.png)",
@@ -261,27 +264,16 @@ def main() -> None:
                                                                    "what rag sets)")
     parser.add_argument("--faiss-index", default="auto")
     parser.add_argument("--real-vectors-upto", type=int, default=10_000)
-    parser.add_argument("--real-bm25-upto", type=int, default=100_000)
+    parser.add_argument("--keyword-processes", type=int, default=0,
+                        help="keyword build processes (0: one per CPU)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild cached index folders")
     parser.add_argument("--build-only", action="store_true", help="build the index folders only")
-    parser.add_argument("--bm25-profile", type=int, default=None,
-                        help="only split KeywordIndex.build's time and memory at this size")
     parser.add_argument("--replot", help="only redraw the PNG of results/REPLOT.json")
     parser.add_argument("--child-build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replot:
         replot(args.replot)
-        return
-    if args.bm25_profile:
-        from scale_index import profile_keyword_build
-
-        result = {"machine": machine(), **profile_keyword_build(args.bm25_profile),
-                  "load_average_after": load_average()}
-        common.RESULTS.mkdir(parents=True, exist_ok=True)
-        path = common.RESULTS / f"bm25_profile-{args.bm25_profile}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(json.dumps(result, indent=2))
         return
     if args.child_build:
         child_build(args.child_build, args)

@@ -7,22 +7,23 @@ take days, so:
 
 * vectors: real embeddings of every chunk up to ``real_vectors_upto`` chunks; above it the seed
   chunks keep real vectors and generated chunks get synthetic ones (``synthetic_vectors``);
-* BM25: the real ``KeywordIndex.build`` over the texts up to ``real_bm25_upto`` chunks (timed, the
-  figure for "how long does BM25 take"); above it the same bm25s index is assembled from token ids
-  of pre-tokenized sentences (``composed_keyword_index``), which gives identical scores
-  (``check_keyword_equivalence``) without calling jieba on every chunk.
+* BM25: the store's own streaming keyword build (``rag.keyword_build``: jieba on every chunk in
+  ``keyword_processes`` worker processes, memory bounded by ``keyword_memory_mb``) at every
+  size, timed inside ``store.stage``.
 
 The index is published like any other: one ``Delta`` (``delta_for``: a ``FileContent`` per
 document, a manifest from ``rag.stores.manifest``) through ``store.stage`` + ``store.commit``
 (``Store.publish`` in two timed halves), so ``RAG(index_dir=...)`` loads the folder like any
-other index. The store's own BM25 build is handed the index built above
-(``prebuilt_keyword_index``) so that BM25 is built, and timed, once.
+other index. Peak RSS is recorded for the whole build: this process's high-water mark and the
+largest keyword worker's, and the peak of all of them together (``common.TreeMemory``: the sum of
+their proportional set sizes, so pages the forked workers share with this process count once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 import common
 import numpy as np
-from common import SEEDS, mib, peak_rss_bytes, rss_bytes
+from common import SEEDS, TreeMemory, mib, peak_rss_bytes, rss_bytes
 from synthetic import SentencePool, chunk_text, compose_chunks
 
 PARAGRAPHS_PER_DOC = 20
@@ -116,61 +117,6 @@ def pool_for(n: int) -> SentencePool:
     return SentencePool(int(min(300_000, max(5_000, n))), seed=0)
 
 
-def composed_keyword_index(pool: SentencePool, members: list[tuple[int, ...]],
-                           extra_tokens: list[list[str]]):
-    """The bm25s index ``KeywordIndex.build`` would make, from per-sentence token ids.
-
-    ``extra_tokens`` (the seed chunks' real tokens) come first, then one document per member
-    tuple; each token list equals ``tokenize`` of the chunk text (see synthetic.py)."""
-    from rag.keyword import KeywordIndex, _bm25s
-
-    vocab: dict[str, int] = {}
-
-    def ids(tokens: list[str]) -> list[int]:
-        return [vocab.setdefault(t, len(vocab)) for t in tokens]
-
-    corpus = [ids(t or [""]) for t in extra_tokens]
-    words = [ids(w) for w in pool.words]
-    bigrams = [ids(b) for b in pool.bigrams]
-    for m in members:
-        doc = [t for i in m for t in words[i]] + [t for i in m for t in bigrams[i]]
-        corpus.append(doc or ids([""]))
-    retriever = _bm25s().BM25()
-    retriever.index((corpus, vocab), show_progress=False)
-    return KeywordIndex(retriever, len(corpus))
-
-
-def profile_keyword_build(n: int) -> dict[str, Any]:
-    """``KeywordIndex.build``'s two halves on the n-chunk corpus: jieba tokenizing, then bm25s
-    indexing, each with its time and the growth of peak RSS (what limits it at a million)."""
-    from rag.keyword import _bm25s, tokenize
-
-    texts = [c.text for c in corpus(n)[1]]
-    tokenize("预热")
-    rss0 = rss_bytes()
-    t0 = time.perf_counter()
-    tokens = [tokenize(t) or [""] for t in texts]
-    tokenize_s = time.perf_counter() - t0
-    rss_tokens = rss_bytes()
-    t0 = time.perf_counter()
-    retriever = _bm25s().BM25()
-    retriever.index(tokens, show_progress=False)
-    index_s = time.perf_counter() - t0
-    return {"chunks": n, "tokenize_s": round(tokenize_s, 2), "bm25s_index_s": round(index_s, 2),
-            "tokens_per_chunk": round(sum(map(len, tokens)) / n, 1),
-            "token_lists_rss_mib": mib(rss_tokens - rss0),
-            "peak_rss_growth_mib": mib(peak_rss_bytes() - rss0),
-            "vocabulary": len(retriever.vocab_dict)}
-
-
-def check_keyword_equivalence(a, b, questions: list[str]) -> float:
-    """Largest absolute score difference between two keyword indexes over ``questions``."""
-    worst = 0.0
-    for q in questions:
-        worst = max(worst, float(np.max(np.abs(a.scores(q) - b.scores(q)))))
-    return worst
-
-
 def delta_for(paragraphs: list, chunks: list, vectors: np.ndarray, unk_rate: float,
               settings: Any) -> Any:
     """The whole index as one fresh ``Delta`` (what ``update_index`` hands a store): one
@@ -204,30 +150,6 @@ def delta_for(paragraphs: list, chunks: list, vectors: np.ndarray, unk_rate: flo
     return Delta(manifest=manifest, files=files, added=added, fresh=True)
 
 
-@contextlib.contextmanager
-def prebuilt_keyword_index(keyword: Any, n: int) -> Iterator[list[int]]:
-    """While active, ``KeywordIndex.build`` (which a store's ``stage`` calls over every chunk
-    text) returns ``keyword``: the BM25 index built (and timed) here, real or composed, with
-    scores identical to what the store would build (``check_keyword_equivalence``). Yields a
-    list that records the number of texts of each substituted call."""
-    from rag.keyword import KeywordIndex
-
-    original = KeywordIndex.__dict__["build"]
-    calls: list[int] = []
-
-    def build(cls, texts):
-        if len(texts) != n:
-            raise RuntimeError(f"the store built BM25 over {len(texts)} texts, expected {n}")
-        calls.append(len(texts))
-        return keyword
-
-    KeywordIndex.build = classmethod(build)
-    try:
-        yield calls
-    finally:
-        KeywordIndex.build = original
-
-
 def index_vectors(n: int, texts: list[str], n_seed: int, real_vectors_upto: int
                   ) -> tuple[np.ndarray, str]:
     """The vectors of the n-chunk index and how they were made (see the module docstring)."""
@@ -249,12 +171,53 @@ def corpus(n: int) -> tuple[list, list, SentencePool, list[tuple[int, ...]]]:
     return seed_paras + gen_paras, seed_chunks + gen_chunks, pool, members
 
 
-def build(index_dir: Path, n: int, *, real_vectors_upto: int, real_bm25_upto: int,
-          faiss_index: str = "auto") -> dict[str, Any]:
+@contextlib.contextmanager
+def timed_keyword_build(spent: dict[str, float]) -> Iterator[None]:
+    """While active, the FAISS store's keyword builds add their seconds to ``spent["bm25_s"]``."""
+    import rag.stores.faiss as faiss_store
+
+    original = faiss_store.build_keyword_index
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        # this process's memory when the keyword build starts, and its own peak (the
+        # high-water mark is reset when the kernel allows it)
+        spent["rss_before_bm25"] = rss_bytes()
+        spent["peak_rss_before_bm25"] = peak_rss_bytes()
+        try:
+            Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+        except OSError:
+            pass
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent["bm25_s"] = spent.get("bm25_s", 0.0) + time.perf_counter() - t0
+            spent["bm25_parent_peak_rss"] = peak_rss_bytes()
+
+    faiss_store.build_keyword_index = timed
+    try:
+        yield
+    finally:
+        faiss_store.build_keyword_index = original
+
+
+def build(index_dir: Path, n: int, *, real_vectors_upto: int, faiss_index: str = "auto",
+          keyword_processes: int = 0, keyword_memory_mb: int | None = None) -> dict[str, Any]:
     """Publish an index of ``n`` chunks into ``index_dir`` through the FAISS store; returns how
     it was made and timings."""
+    with TreeMemory() as memory:
+        stats = _build(index_dir, n, real_vectors_upto=real_vectors_upto, faiss_index=faiss_index,
+                       keyword_processes=keyword_processes, keyword_memory_mb=keyword_memory_mb)
+    # the whole build: this process and its keyword workers, shared pages counted once
+    stats["peak_memory_all_processes_mib"] = mib(memory.peak_bytes)
+    (index_dir / "bench-build.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    return stats
+
+
+def _build(index_dir: Path, n: int, *, real_vectors_upto: int, faiss_index: str,
+           keyword_processes: int, keyword_memory_mb: int | None) -> dict[str, Any]:
     from rag.config import load_settings
-    from rag.keyword import KeywordIndex, tokenize
+    from rag.keyword_build import resolve_processes
     from rag.stores import open_store
 
     stats: dict[str, Any] = {"chunks": n, "faiss_index": faiss_index}
@@ -265,46 +228,45 @@ def build(index_dir: Path, n: int, *, real_vectors_upto: int, real_bm25_upto: in
     stats["generate_s"] = round(time.perf_counter() - t0, 2)
     stats["pool_sentences"] = len(pool.sentences)
     stats["mean_chars"] = round(sum(map(len, all_texts)) / n, 1)
+    del pool, members
 
     t0 = time.perf_counter()
     vectors, stats["vectors"] = index_vectors(n, all_texts, len(seed_chunks), real_vectors_upto)
     stats["vectors_s"] = round(time.perf_counter() - t0, 2)
 
-    rss_before = rss_bytes()
-    t0 = time.perf_counter()
-    if n <= real_bm25_upto:
-        keyword = KeywordIndex.build(all_texts)
-        stats["bm25"] = "KeywordIndex.build (jieba on every chunk)"
-    else:
-        keyword = composed_keyword_index(pool, members, [tokenize(c.text) for c in seed_chunks])
-        stats["bm25"] = "composed from per-sentence tokens (identical index, no per-chunk jieba)"
-    stats["bm25_s"] = round(time.perf_counter() - t0, 2)
-    stats["bm25_peak_rss_growth_mib"] = mib(max(0, peak_rss_bytes() - rss_before))
-
-    if n <= 20_000:  # the composed path must give the same scores as the real one
-        composed = composed_keyword_index(pool, members, [tokenize(c.text) for c in seed_chunks])
-        qs = [r["question"] for r in common.load_qa()]
-        stats["composed_vs_real_bm25_max_abs_diff"] = check_keyword_equivalence(
-            keyword, composed, qs)
-
     sample = all_texts[:: max(1, n // 2000)]
     unk = _unk_rate(sample)
-    settings = load_settings(store="faiss", faiss_index=faiss_index)
+    del all_texts, sample
+    overrides = {"keyword_processes": keyword_processes}
+    if keyword_memory_mb is not None:
+        overrides["keyword_memory_mb"] = keyword_memory_mb
+    settings = load_settings(store="faiss", faiss_index=faiss_index, **overrides)
+    processes = resolve_processes(settings.keyword_processes)
+    stats["bm25"] = (f"streaming keyword build (jieba on every chunk, {processes} processes, "
+                     f"{settings.keyword_memory_mb} MiB)")
     delta = delta_for(paragraphs, chunks, vectors, unk, settings)
+    del paragraphs, chunks, vectors
     store = open_store(settings, index_dir)
+    rss_before = rss_bytes()
+    spent: dict[str, float] = {}
     t0 = time.perf_counter()
-    with prebuilt_keyword_index(keyword, n) as used:
+    with timed_keyword_build(spent):
         build_dir = store.stage(delta)  # vectors, records, BM25 files, checksums; not yet live
-    if used != [n]:
-        raise RuntimeError("the store did not take the prebuilt BM25 index")
     stats["write_s"] = round(time.perf_counter() - t0, 2)
+    stats["bm25_s"] = round(spent["bm25_s"], 2)
     stats["disk_bytes"] = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
-    stats["peak_rss_mib"] = mib(peak_rss_bytes())  # the build's peak, before the reopen below
+    # the build's peak, before the reopen below
+    stats["peak_rss_mib"] = mib(max(peak_rss_bytes(), spent["peak_rss_before_bm25"]))
+    stats["rss_before_bm25_mib"] = mib(spent["rss_before_bm25"])
+    stats["bm25_parent_peak_rss_mib"] = mib(spent["bm25_parent_peak_rss"])
+    stats["stage_peak_rss_growth_mib"] = mib(max(0, peak_rss_bytes() - rss_before))
+    stats["bm25_worker_peak_rss_mib"] = round(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    stats["bm25_peak_rss_growth_mib"] = stats["stage_peak_rss_growth_mib"]  # older reports' key
     t0 = time.perf_counter()
     store.commit(build_dir)  # publish (atomic rename), then open the new build as a snapshot
     stats["commit_s"] = round(time.perf_counter() - t0, 2)
     store.close()
-    (index_dir / "bench-build.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     return stats
 
 

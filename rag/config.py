@@ -59,6 +59,10 @@ class Settings:
     answer_tokens: int = 512
     # Corpus files larger than this (in MiB) are skipped with a warning, never read.
     max_file_mb: int = 200
+    # Keyword index build: tokenising processes (0: one per CPU) and the memory its term-major
+    # pass may take (MiB); the build's memory is bounded by this, not by the corpus size.
+    keyword_processes: int = 0
+    keyword_memory_mb: int = 512
     # Where chunks, vectors and keyword statistics live: "faiss" (files under index_dir) or
     # "milvus" (Milvus Lite file index_dir/milvus.db, or a server at milvus_uri).
     store: str = "faiss"

@@ -1,4 +1,5 @@
-"""Keyword retrieval: BM25 (bm25s) over jieba words plus CJK character bigrams.
+"""Keyword retrieval: BM25 over jieba words plus CJK character bigrams (the terms and their
+statistics; ``rag.keyword_build`` writes the index, ``rag.keyword_index`` reads it).
 
 Words carry meaning; bigrams rescue recall when jieba segments the question and the document
 differently (e.g. 千亿级 vs 千亿 / 级). Both sides drop the same function and question words,
@@ -8,16 +9,14 @@ never rebuilt per query.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
+from collections.abc import Callable, Collection
 
-import numpy as np
-
-from rag.language import cjk_bigrams
+from rag.language import CJK_RUN
 from rag.segmenter import jieba
 
 log = logging.getLogger(__name__)
@@ -36,22 +35,42 @@ STOPWORDS = frozenset(
 )
 
 
-def _bm25s():
-    import bm25s
+# What each raw jieba word becomes (the stripped word, or None when it is dropped): words repeat
+# so much that a dict lookup beats stripping and matching every occurrence. Per process,
+# cleared when it grows past _WORD_CACHE_LIMIT.
+_WORD_CACHE: dict[str, str | None] = {}
+_WORD_CACHE_LIMIT = 500_000
+_UNSEEN = object()  # (compared by identity: no word equals it)
 
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
-    return bm25s
+
+def _kept(word: str) -> str | None:
+    w = word.strip()
+    # \w never matches white space, so testing the stripped word is the same test
+    return w if w and w not in STOPWORDS and _WORDLIKE.search(w) else None
+
+
+def content_words(lowered: str) -> list[str]:
+    """The words ``tokenize`` keeps from lower-cased text, in order (repeats kept)."""
+    raw = jieba().lcut(lowered)
+    cache = _WORD_CACHE
+    kept = list(map(cache.get, raw, itertools.repeat(_UNSEEN)))
+    if _UNSEEN in kept:  # words not met before: decide them once
+        if len(cache) > _WORD_CACHE_LIMIT:
+            cache.clear()
+        for word in raw:
+            if word not in cache:
+                cache[word] = _kept(word)
+        kept = list(map(cache.__getitem__, raw))
+    return list(filter(None, kept))  # drops None (a dropped word); a kept word is never ""
 
 
 def tokenize(text: str) -> list[str]:
     """Words (jieba, precise mode) plus ``§``-prefixed CJK character bigrams, lower-cased."""
     text = text.lower()
-    words = [
-        w.strip()
-        for w in jieba().lcut(text)
-        if w.strip() and _WORDLIKE.search(w) and w.strip() not in STOPWORDS
-    ]
-    return words + [bigram_term(b) for b in cjk_bigrams(text)]
+    words = content_words(text)
+    for run in CJK_RUN.findall(text):
+        words += [BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1)]
+    return words
 
 
 def bigram_term(bigram: str) -> str:
@@ -64,55 +83,15 @@ def content_terms(text: str) -> list[str]:
     return [t for t in tokenize(text) if not t.startswith(BIGRAM_PREFIX)]
 
 
+# BM25 as Lucene scores it (the parameters bm25s uses by default, which built this index before).
+K1 = 1.5
+B = 0.75
+
+
 def bm25_idf(n_texts: int, df: int) -> float:
     """BM25's inverse document frequency; a term in no text gets the highest value."""
     n = max(n_texts, 1)
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-
-
-class KeywordIndex:
-    """BM25 over a fixed list of texts; scores come back in the texts' order."""
-
-    def __init__(self, retriever, size: int) -> None:
-        self._retriever = retriever
-        self.size = size
-
-    @classmethod
-    def build(cls, texts: Sequence[str]) -> KeywordIndex:
-        retriever = _bm25s().BM25()
-        if texts:
-            retriever.index([tokenize(t) or [""] for t in texts], show_progress=False)
-        return cls(retriever, len(texts))
-
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._retriever.save(str(directory), show_progress=False)
-
-    @classmethod
-    def load(cls, directory: Path, size: int) -> KeywordIndex:
-        retriever = _bm25s().BM25.load(str(directory), show_progress=False, verbosity=0)
-        return cls(retriever, size)
-
-    def vocabulary(self) -> dict[str, int]:
-        return getattr(self._retriever, "vocab_dict", None) or {}
-
-    def knows(self, term: str) -> bool:
-        return term.lower() in self.vocabulary()
-
-    def scores(self, query: str) -> np.ndarray:
-        tokens = [t for t in tokenize(query) if t in self.vocabulary()]
-        if not tokens or self.size == 0:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
-
-    def document_frequency(self, term: str) -> int:
-        """In how many texts ``term`` (a token as ``tokenize`` makes them) occurs."""
-        tid = self.vocabulary().get(term.lower())
-        indptr = getattr(self._retriever, "scores", {}).get("indptr")
-        if tid is None or indptr is None or tid + 1 >= len(indptr):
-            return 0
-        return int(indptr[tid + 1] - indptr[tid])
-
 
 
 class TermStatistics:

@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose or args.command == "index" else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("sentence_transformers", "faiss", "bm25s", "httpx", "jieba", "transformers"):
+    for noisy in ("sentence_transformers", "faiss", "httpx", "jieba", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)

@@ -17,11 +17,12 @@ from typing import Any
 
 from rag.config import Settings
 from rag.documents import SUPPORTED_SUFFIXES, CorpusError, Skipped
+from rag.keyword_index import SCHEME
 from rag.tokens import get_counter
 
 # 2: per-file counts in the file entries, one format for every store.
 FORMAT_VERSION = 2
-KEYWORD_SCHEME = "jieba-precise+cjk-bigram/bm25s"
+KEYWORD_SCHEME = f"jieba-precise+cjk-bigram/{SCHEME}"
 MAX_SKIPPED = 200  # skip records kept in a manifest
 
 

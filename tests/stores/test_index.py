@@ -12,7 +12,6 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from rag.documents import CorpusError
-from rag.keyword import KeywordIndex
 from rag.pipeline import RAG
 from rag.stores import (
     IndexCorruptError,
@@ -20,6 +19,7 @@ from rag.stores import (
     IndexMismatchError,
     IndexNotFoundError,
 )
+from rag.stores import faiss as faiss_store
 from rag.stores.faiss.build import CURRENT, current_build
 
 
@@ -91,10 +91,10 @@ def test_failed_build_leaves_previous_index_usable(corpus, tmp_path, monkeypatch
     before = (idx / CURRENT).read_text()
     (corpus / "c.txt").write_text("新文件的内容。", encoding="utf-8")
 
-    def broken_save(self, directory):
+    def broken_build(directory, segments, **settings):
         raise OSError("disk full")
 
-    monkeypatch.setattr(KeywordIndex, "save", broken_save)
+    monkeypatch.setattr(faiss_store, "build_keyword_index", broken_build)
     with pytest.raises(OSError, match="disk full"):
         RAG(index_dir=idx, corpus_dir=corpus).open()
     assert (idx / CURRENT).read_text() == before
@@ -266,3 +266,16 @@ def test_skipped_files_are_recorded_with_reasons(corpus, tmp_path):
     assert "binary or undecodable" in reasons["blob.txt"]
     assert "empty" in reasons["empty.md"]
     assert set(rag.manifest["files"]) >= {"a.txt", "sub/b.md"}
+
+
+def test_adjacent_vector_rows_are_joined_without_a_copy():
+    import numpy as np
+
+    from rag.stores.faiss import _joined
+
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4)
+    joined = _joined([rows[0:3], rows[3:7], rows[7:10]])
+    assert np.shares_memory(joined, rows) and np.array_equal(joined, rows)
+    apart = _joined([rows[0:3], rows[4:7]])  # a gap: copied
+    assert not np.shares_memory(apart, rows)
+    assert np.array_equal(apart, np.vstack([rows[0:3], rows[4:7]]))

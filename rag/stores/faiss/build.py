@@ -4,7 +4,7 @@ Layout under the index folder::
 
     CURRENT            "<live build folder> sha256:<digest of its manifest.json>" (replaced
                        atomically)
-    build-<id>/        manifest.json, vectors.faiss, records.sqlite, bm25/
+    build-<id>/        manifest.json, vectors.faiss, records.sqlite, keyword/ (rag.keyword_index)
 
 A build is written into a fresh folder (``stage``) and only then published by atomically
 replacing ``CURRENT`` (``commit``); a crash at any point leaves the previous build live and
@@ -22,13 +22,13 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.documents import file_sha256
-from rag.keyword import KeywordIndex
 from rag.schema import Chunk, Paragraph
 from rag.stores.base import IndexCorruptError, IndexFormatError, IndexNotFoundError
 from rag.stores.faiss.records import FILE as RECORDS
@@ -38,7 +38,7 @@ from rag.stores.faiss.vectors import make_vector_index, resolve_index_spec
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
-KEYWORDS = "bm25"
+KEYWORDS = "keyword"
 _POINTER = re.compile(r"(build-[0-9a-f]{12}) sha256:([0-9a-f]{64})")
 
 
@@ -91,8 +91,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def stage(index_dir: Path, *, manifest: dict[str, Any], paragraphs: list[Paragraph],
-          chunks: list[Chunk], vectors: np.ndarray, keyword: KeywordIndex) -> Path:
-    """Write a complete, synced build folder (not yet live); returns it."""
+          chunks: list[Chunk], vectors: np.ndarray,
+          keyword: Callable[[Path], Any]) -> Path:
+    """Write a complete, synced build folder (not yet live); returns it. ``keyword`` writes the
+    keyword index into the folder it is given."""
     import faiss
 
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,7 @@ def stage(index_dir: Path, *, manifest: dict[str, Any], paragraphs: list[Paragra
         faiss.write_index(make_vector_index(vectors, int(manifest["dimension"]), spec),
                           str(build / VECTORS))
         write_records(build / RECORDS, paragraphs, chunks)
-        keyword.save(build / KEYWORDS)
+        keyword(build / KEYWORDS)
         _fsync_tree(build)
         manifest = {**manifest, "faiss_spec": spec, "build_files": _file_digests(build)}
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2),

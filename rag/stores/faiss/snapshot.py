@@ -1,5 +1,5 @@
-"""One build of the FAISS store opened for reading: vectors in FAISS, BM25 in bm25s, records in
-SQLite. Read-only and safe to share between threads."""
+"""One build of the FAISS store opened for reading: vectors in FAISS, BM25 memory-mapped
+(``rag.keyword_index``), records in SQLite. Read-only and safe to share between threads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from rag.fusion import ranks_from_scores
-from rag.keyword import KeywordIndex
+from rag.keyword_index import KeywordIndex
 from rag.schema import Chunk, Paragraph, content_id
 from rag.stores.base import IndexFormatError, ParagraphKey
 from rag.stores.faiss.build import KEYWORDS, VECTORS, repair_hint
@@ -103,8 +103,9 @@ class FaissSnapshot:
                 for pos, c in self.records.all_chunks() if c.doc in wanted}
 
     def contents(self, docs: Collection[str]) -> dict[str, tuple[list[Paragraph], list[Chunk],
-                                                                  np.ndarray]]:
-        """Paragraphs, chunks and vectors of ``docs`` as stored (for the next build to keep)."""
+                                                                  np.ndarray, list[int]]]:
+        """Paragraphs, chunks, vectors and chunk positions of ``docs`` as stored (for the next
+        build to keep)."""
         wanted = set(docs)
         paragraphs: dict[str, list[Paragraph]] = {d: [] for d in wanted}
         for p in self.records.all_paragraphs():
@@ -118,5 +119,6 @@ class FaissSnapshot:
         dim = self.vectors.d
         return {d: (paragraphs[d], [c for _, c in positions[d]],
                     stored[[pos for pos, _ in positions[d]]] if positions[d]
-                    else np.zeros((0, dim), dtype=np.float32))
+                    else np.zeros((0, dim), dtype=np.float32),
+                    [pos for pos, _ in positions[d]])
                 for d in wanted}
