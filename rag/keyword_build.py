@@ -27,7 +27,7 @@ from tqdm import tqdm
 from rag.keyword_batch import Batch, Term, term_key, tokenize_batch
 from rag.keyword_index import KeywordIndex, array_path
 from rag.keyword_postings import NpyAppender, write_postings
-from rag.segmenter import jieba
+from rag.segmenter import load_whole
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
     # costs time, and in a worker it would touch, and so copy, every page of the heap.
     gc.freeze()
     try:
+        load_whole()  # the dictionary in memory once, before forking: workers share its pages
         if workers > 1:
-            jieba().initialize()  # load the dictionary once, before forking: workers share it
             pool = multiprocessing.get_context("fork").Pool(workers)
             results = pool.imap(tokenize_batch, _batches(segments, batch_size))
         else:

@@ -70,6 +70,14 @@ def posseg() -> Any:
         return _posseg
 
 
+def load_whole() -> None:
+    """Both tables in memory now: before cutting a corpus (or forking workers that will), where
+    reading the cache word by word would cost more than the whole load."""
+    jieba()
+    if _words is not None:
+        _words.load_whole()
+
+
 def _use_cache(module: Any) -> None:
     """Point jieba's default tokenizer at the cache (writing the cache first when there is
     none); a custom or already loaded dictionary is left to jieba."""
