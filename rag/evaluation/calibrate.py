@@ -53,9 +53,7 @@ log = logging.getLogger(__name__)
 # The abstention model's L2: its signals overlap (word, character and paragraph coverage), and
 # weak regularisation fits weights of opposite signs to near-copies. Chosen by 5-fold CV on
 # the fit data (CMRC fit half, correct abstentions at <= 5% wrong): L2 1: .38, 3: .38,
-# 10: .41, 30: .46, 100: .43. With the paraphrased copies (threshold at <= 5% wrong on every
-# set, in-sample) L2 10: .500, 30: .513, 100: .487; kept at 30.
-# The sentence ranker keeps 1 (CV top-1: 1 286, 10 283 of 379).
+# 10: .41, 30: .46, 100: .43. The sentence ranker keeps 1 (CV top-1: 1 286, 10 283 of 379).
 ABSTENTION_L2 = 30.0
 
 

@@ -21,22 +21,15 @@ SAMPLE = Path(__file__).parent / "data" / "cmrc_report_sample"
 # Raised with the candidate-relative sentence ranker and runner-ups (contains_gold .67 -> .70,
 # correct .73 -> .78, chars ceiling 100 -> 90); wrong abstentions rose from 7 to 10 of 169,
 # still under the unchanged .07 ceiling.
-# Abstention fitted with paraphrased copies of the answerable fit questions (wrong <= 5% on
-# them too): contains_gold .734 -> .746 (floor .70 -> .71), wrong .059 -> .024 (4/169;
-# ceiling .07 -> .05), correct .826 -> .609 (14/23). The correct floor is LOWERED .78 -> .56
-# (13/23) on purpose: annotators copy the passage's words, so on CMRC a missing question word
-# marks an unanswerable question, and a model that no longer abstains on one reworded word
-# abstains on fewer of them (fit half .671 -> .513, chosen there); readers who paraphrase are
-# the users this serves.
 FLOORS = {
     ("retrieval", "hit@1"): 0.74,
     ("retrieval", "hit@5"): 0.94,
-    ("answer", "contains_gold"): 0.71,
+    ("answer", "contains_gold"): 0.70,
     ("citation", "precision"): 0.94,
-    ("abstention", "correct"): 0.56,  # 13/23
+    ("abstention", "correct"): 0.78,  # 18/23
 }
 CEILINGS = {
-    ("abstention", "wrong"): 0.05,
+    ("abstention", "wrong"): 0.07,
     ("answer", "chars"): 90.0,
 }
 
