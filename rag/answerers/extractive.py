@@ -31,7 +31,6 @@ from rag.answerers.sentence_scoring import (
     keyword_strength,
     next_sentence,
     other_document,
-    rest_missing,
     sentence_features,
     squeeze,
     term_support,
@@ -77,6 +76,13 @@ class Analysis:
     chosen: list[SentenceSpan]
     signals: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def disjoint(self) -> bool:
+        """Nothing of the question occurs in the passages (an English question over Chinese
+        text): there is nothing to weigh, so the calibrated model is not asked (nor fitted)."""
+        return not any(self.signals.get(k) for k in ("coverage", "char_coverage",
+                                                      "para_coverage"))
+
 
 class ExtractiveAnswerer(Answerer):
     name = "extractive"
@@ -105,6 +111,8 @@ class ExtractiveAnswerer(Answerer):
         analysis = self.analyse(evidence)
         if analysis is None:
             return self._abstain(evidence, "no sentence of the passages matches the question")
+        if analysis.disjoint:
+            return self._abstain(evidence, "no word of the question occurs in the passages")
         abstain, p, reason = self.calibration.decide(analysis.signals)
         if abstain:
             return self._abstain(evidence, reason)
@@ -129,11 +137,11 @@ class ExtractiveAnswerer(Answerer):
                          reverse=True)
         typed = qtype in (QType.PERSON, QType.NUMBER)
         support = term_support(evidence, paragraphs)
-        para_coverage = scorer.coverage(evidence.paragraph(best.doc, best.paragraph).text)
         signals = {
             "coverage": best.coverage,
             "char_coverage": best.char_coverage,
-            "para_coverage": para_coverage,
+            "para_coverage": scorer.coverage(
+                evidence.paragraph(best.doc, best.paragraph).text),
             "keyword_strength": keyword_strength(evidence, keyword[0] if keyword else 0.0),
             "margin": (keyword[0] - keyword[1]) / keyword[0]
             if len(keyword) > 1 and keyword[0] > 0 else 1.0,
@@ -148,10 +156,6 @@ class ExtractiveAnswerer(Answerer):
             "terms_missing": support[0],
             "bigrams_missing": bigrams_missing(evidence, paragraphs),
             "rarest_missing": support[1],
-            "rest_missing": rest_missing(evidence, paragraphs),
-            # No word of the question in the passages (an English question over Chinese
-            # text): weighed like the rest, since the fit data holds such answerable questions.
-            "disjoint": float(not (best.coverage or best.char_coverage or para_coverage)),
             # Paraphrase-robust counterparts: characters survive where words change.
             "chars_missing": chars_missing(scorer, paragraphs),
             "focus": best.features.get("focus", 0.0),

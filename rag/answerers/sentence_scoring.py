@@ -149,10 +149,16 @@ def trim_span(s: SentenceSpan, evidence: Evidence, scorer: Scorer, qtype: QType)
     return replace(s, start=a, end=a + len(text), text=text)
 
 
-def _presence(evidence: Evidence, text: str) -> dict[str, tuple[float, float]]:
-    """The question's key terms -> (squared IDF, how far ``text`` holds the term): 1 when it
-    holds it whole, else the share of its character pairs it holds (毫不动摇 / 不动摇: 2 of 3)."""
+def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
+    """(squared-IDF share of the question's key terms absent from ``text``, how far its rarest
+    key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at
+    their (highest) IDF: a question about an article that is not there names something no
+    passage mentions. A term absent as a whole counts as present by the share of its character
+    pairs the text holds, so a reader's variant (毫不动摇 where the text says 不动摇: two of
+    three pairs) is not a missing term (same figures on the fit data as all-or-nothing)."""
     terms = {t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING}
+    if not terms:
+        return 0.0, 0.0
     text = text.lower()
 
     def present(term: str) -> float:
@@ -161,33 +167,10 @@ def _presence(evidence: Evidence, text: str) -> dict[str, tuple[float, float]]:
         grams = bigrams(term)
         return sum(g in text for g in grams) / len(grams) if len(grams) > 1 else 0.0
 
-    return {t: (evidence.idf(t) ** 2, present(t)) for t in terms}
-
-
-def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
-    """(squared-IDF share of the question's key terms absent from ``text``, how far its rarest
-    key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at
-    their (highest) IDF: a question about an article that is not there names something no
-    passage mentions. A term absent as a whole counts as present by the share of its character
-    pairs the text holds, so a reader's variant is not a missing term."""
-    terms = _presence(evidence, text)
-    total = sum(w for w, _ in terms.values())
-    if not total:
-        return 0.0, 0.0
-    missing = sum(w * (1 - p) for w, p in terms.values()) / total
-    return missing, 1.0 - terms[max(terms, key=lambda t: (terms[t][0], t))][1]
-
-
-def rest_missing(evidence: Evidence, text: str) -> float:
-    """``term_support``'s missing share once the one term missing the most is set aside: a
-    reader who rewords one word misses one term; a question about an absent article, several."""
-    terms = _presence(evidence, text)
-    if len(terms) < 2:
-        return 0.0
-    worst = max(terms, key=lambda t: (terms[t][0] * (1 - terms[t][1]), t))
-    rest = [v for t, v in terms.items() if t != worst]
-    total = sum(w for w, _ in rest)
-    return sum(w * (1 - p) for w, p in rest) / total if total else 0.0
+    weights = {t: evidence.idf(t) ** 2 for t in terms}
+    total = sum(weights.values())
+    missing = sum(w * (1 - present(t)) for t, w in weights.items()) / total if total else 0.0
+    return missing, 1.0 - present(max(terms, key=lambda t: (weights[t], t)))
 
 
 def bigrams_missing(evidence: Evidence, text: str) -> float:

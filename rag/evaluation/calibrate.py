@@ -6,14 +6,10 @@
         --out rag/answerers/calibration.json
 
 Each ``--set QA_FILE INDEX_DIR CORPUS_DIR`` is asked through ``RAG.retrieve`` exactly as
-``rag ask`` does. The sentence ranker is fitted on those questions. The abstention model is
-fitted on them plus one paraphrased copy of each answerable question
-(``rag.evaluation.paraphrase``: one or two words changed so the document no longer holds them,
-seed ``--paraphrase-seed``, labelled answerable; copies whose retrieval lost the gold evidence
-are left out, since no wording signal can save those); its threshold is the highest that keeps
-wrong abstentions at or below 5% on every set, original and paraphrased, apart. A file named
-``report*.jsonl`` is refused: the report half is never fitted on. ``--dry-run`` prints the
-figures without writing.
+``rag ask`` does; the answerer's signals for every question, labelled answerable or not, fit
+the logistic regression and its threshold (at most 5% wrong abstentions over the answerable
+fit questions). A file named ``report*.jsonl`` is refused: the report half is never fitted on.
+``--dry-run`` prints the figures without writing.
 """
 
 from __future__ import annotations
@@ -43,7 +39,6 @@ from rag.answerers.sentence_scoring import RANK_FEATURES, Scorer
 from rag.answers_analysis import question_type
 from rag.evaluation import metrics as m
 from rag.evaluation.dataset import QAItem, load_qa
-from rag.evaluation.paraphrase import MODES, PARAPHRASE_SEED, paraphrases
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -76,19 +71,6 @@ def collect(rag: RAG, items: Sequence[QAItem], source: str, top_k: int | None = 
         passages = rag.retrieve(question, top_k)
         cases.append(Case(source, item, rag.evidence(question, passages)))
     return cases
-
-
-def paraphrased_cases(rag: RAG, cases: Sequence[Case], corpus: Path | str, *,
-                      seed: int = PARAPHRASE_SEED, modes: Sequence[str] = MODES,
-                      top_k: int | None = None) -> list[Case]:
-    """A paraphrased copy of each answerable case whose retrieval still finds its evidence."""
-    if not cases:
-        return []
-    items = paraphrases([c.item for c in cases], corpus, cases[0].evidence.idf, seed=seed,
-                        modes=modes)
-    out = collect(rag, items, f"{cases[0].source} (paraphrased)", top_k)
-    return [c for c in out if any(m.contains_any(p.text, c.item.evidence)
-                                  for p in c.evidence.passages)]
 
 
 def score_cases(answerer: ExtractiveAnswerer, cases: Sequence[Case]) -> dict[str, Any]:
@@ -126,7 +108,7 @@ def signal_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
     rows, labels, sources = [], [], []
     for case in cases:
         analysis = answerer.analyse(case.evidence) if case.evidence.passages else None
-        if analysis is None:  # no candidate sentence: the answerer abstains by rule
+        if analysis is None or analysis.disjoint:  # the answerer abstains by rule
             continue
         rows.append(analysis.signals)
         labels.append(case.item.answerable)
@@ -180,12 +162,10 @@ def ranking_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
     return rows, labels, groups
 
 
-def calibrate(cases: Sequence[Case], *, paraphrased: Sequence[Case] = (), l2: float = 1.0,
-              abstention_l2: float = ABSTENTION_L2, max_wrong: float = MAX_WRONG_ABSTENTIONS,
-              command: str = "") -> tuple[Calibration, Calibration]:
-    """(sentence ranker, abstention model), fitted in that order on ``cases``; the abstention
-    model also on ``paraphrased`` (answerable copies, each copy set weighed and thresholded
-    as a set of its own)."""
+def calibrate(cases: Sequence[Case], *, l2: float = 1.0, abstention_l2: float = ABSTENTION_L2,
+              max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = ""
+              ) -> tuple[Calibration, Calibration]:
+    """(sentence ranker, abstention model), fitted in that order on ``cases``."""
     sources = sorted({c.source for c in cases})
     command = command or "python -m rag.evaluation.calibrate " + " ".join(
         f"--set {s}" for s in sources)
@@ -195,11 +175,10 @@ def calibrate(cases: Sequence[Case], *, paraphrased: Sequence[Case] = (), l2: fl
                              weights=weights, fitted_on={
         "sets": sources, "rows": len(rows), "positive": sum(labels), "l2": l2,
         "command": command})
-    rows, labels, row_sources = signal_rows(ExtractiveAnswerer(ranker=ranker),
-                                            [*cases, *paraphrased])
+    rows, labels, row_sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
     abstention = fit_calibration(rows, labels, l2=abstention_l2, max_wrong=max_wrong,
                                  weights=balance(row_sources), fitted_on={
-        "sets": sorted(set(row_sources)), "rows": len(rows), "answerable": sum(labels),
+        "sets": sources, "rows": len(rows), "answerable": sum(labels),
         "max_wrong_abstentions": f"{max_wrong} on each set", "l2": abstention_l2,
         "command": command})
     threshold = per_set_threshold(abstention, rows, labels, row_sources, max_wrong)
@@ -217,10 +196,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--l2", type=float, default=1.0, help="the sentence ranker's L2")
     parser.add_argument("--abstention-l2", type=float, default=ABSTENTION_L2)
     parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--paraphrase-seed", type=int, default=PARAPHRASE_SEED,
-                        help="seed of the paraphrased copies the abstention model is fitted on")
-    parser.add_argument("--paraphrase-modes", nargs="*", default=list(MODES), choices=(
-        "char", "word", "drop"), help="how a word is changed; none: no paraphrased copies")
     parser.add_argument("--dry-run", action="store_true")
     return parser
 
@@ -231,28 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cases: list[Case] = []
-    paraphrased: list[Case] = []
     for qa_file, index, corpus in args.set:
         if Path(qa_file).name.startswith("report"):
             print(f"error: {qa_file} is a report set; fit only on fit data", file=sys.stderr)
             return 2
         rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus), top_k=args.top_k)
-        own = collect(rag, load_qa(qa_file), qa_file, args.top_k)
-        cases.extend(own)
-        if args.paraphrase_modes:
-            paraphrased.extend(paraphrased_cases(rag, own, corpus, seed=args.paraphrase_seed,
-                                                 modes=args.paraphrase_modes,
-                                                 top_k=args.top_k))
+        cases.extend(collect(rag, load_qa(qa_file), qa_file, args.top_k))
     command = "python -m rag.evaluation.calibrate " + " ".join(
-        "--set " + " ".join(triple) for triple in args.set) + (
-        f" --paraphrase-seed {args.paraphrase_seed} --paraphrase-modes "
-        + " ".join(args.paraphrase_modes) if args.paraphrase_modes else "")
-    ranker, calibration = calibrate(cases, paraphrased=paraphrased, l2=args.l2,
-                                    abstention_l2=args.abstention_l2, command=command)
+        "--set " + " ".join(triple) for triple in args.set)
+    ranker, calibration = calibrate(cases, l2=args.l2, abstention_l2=args.abstention_l2,
+                                    command=command)
     answerer = ExtractiveAnswerer(calibration, ranker)
-    everything = [*cases, *paraphrased]
-    for source in sorted({c.source for c in everything}):
-        print(source, score_cases(answerer, [c for c in everything if c.source == source]))
+    for source in sorted({c.source for c in cases}):
+        print(source, score_cases(answerer, [c for c in cases if c.source == source]))
     print("all", score_cases(answerer, cases))
     print(ranker.to_json(), calibration.to_json())
     if not args.dry_run:
