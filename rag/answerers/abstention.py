@@ -45,10 +45,6 @@ FEATURES: dict[str, str] = {
     "terms_missing": "the best paragraph lacks the question's key terms",
     "bigrams_missing": "the best paragraph lacks the question's rare character pairs",
     "rarest_missing": "the best paragraph lacks the question's most specific term",
-    "chars_missing": "the best paragraph lacks many of the question's characters",
-    "focus": "the best sentence misses what the question asks about",
-    "local_char": "the best sentence shares few of the question's distinctive characters",
-    "best_share": "no sentence stands out as the answer",
 }
 
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rag.answerers.base import Evidence
-from rag.answerers.candidate_features import CANDIDATE_FEATURES
 from rag.answers_analysis import (
     FRAMING,
     QType,
@@ -21,7 +20,7 @@ from rag.answers_analysis import (
 )
 from rag.keyword import bigram_term, content_terms, tokenize
 from rag.language import CJK_RUN, cjk_bigrams, has_cjk
-from rag.sentences import clause_spans, sentence_spans
+from rag.sentences import clause_spans
 
 _SPACE = re.compile(r"\s+")
 # Question scaffolding: characters that say *how* something is asked, not *what* about.
@@ -150,27 +149,19 @@ def trim_span(s: SentenceSpan, evidence: Evidence, scorer: Scorer, qtype: QType)
 
 
 def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
-    """(squared-IDF share of the question's key terms absent from ``text``, how far its rarest
+    """(squared-IDF share of the question's key terms absent from ``text``, whether its rarest
     key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at
     their (highest) IDF: a question about an article that is not there names something no
-    passage mentions. A term absent as a whole counts as present by the share of its character
-    pairs the text holds, so a reader's variant (毫不动摇 where the text says 不动摇: two of
-    three pairs) is not a missing term (same figures on the fit data as all-or-nothing)."""
+    passage mentions, though its bigrams may occur here and there."""
     terms = {t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING}
     if not terms:
         return 0.0, 0.0
     text = text.lower()
-
-    def present(term: str) -> float:
-        if term in text:
-            return 1.0
-        grams = bigrams(term)
-        return sum(g in text for g in grams) / len(grams) if len(grams) > 1 else 0.0
-
     weights = {t: evidence.idf(t) ** 2 for t in terms}
     total = sum(weights.values())
-    missing = sum(w * (1 - present(t)) for t, w in weights.items()) / total if total else 0.0
-    return missing, 1.0 - present(max(terms, key=lambda t: (weights[t], t)))
+    missing = sum(w for t, w in weights.items() if t not in text) / total if total else 0.0
+    rarest = max(terms, key=lambda t: (weights[t], t))
+    return missing, float(rarest not in text)
 
 
 def bigrams_missing(evidence: Evidence, text: str) -> float:
@@ -184,21 +175,6 @@ def bigrams_missing(evidence: Evidence, text: str) -> float:
     weights = {g: evidence.idf(bigram_term(g)) ** 2 for g in grams}
     total = sum(weights.values())
     return sum(w for g, w in weights.items() if g not in text) / total if total else 0.0
-
-
-def next_sentence(s: SentenceSpan, evidence: Evidence) -> SentenceSpan | None:
-    """The sentence after ``s`` in its paragraph, if any."""
-    para = evidence.paragraph(s.doc, s.paragraph)
-    for start, end in sentence_spans(para.text):
-        if start >= s.end and para.text[start:end].strip():
-            return replace(s, start=start, end=end, text=para.text[start:end].strip())
-    return None
-
-
-def chars_missing(scorer: Scorer, text: str) -> float:
-    """Share of the question's content characters absent from ``text`` (a reader's synonym
-    changes a word but often keeps a character: 毫不动摇 / 不动摇)."""
-    return 1.0 - scorer.char_coverage(text) if scorer.chars else 0.0
 
 
 def anchor_term(evidence: Evidence) -> str | None:
@@ -226,7 +202,7 @@ def occurs(term: str, evidence: Evidence) -> bool:
 
 RANK_FEATURES = ("coverage", "word_coverage", "bigram_coverage", "char_coverage", "passage",
                  "passage_rank", "type_evidence", "prev_coverage", "next_coverage", "length",
-                 "first", "novelty", "in_chunk", *CANDIDATE_FEATURES)
+                 "first", "novelty", "in_chunk")
 
 
 def sentence_features(scorer: Scorer, qtype: QType, question: str, texts: list[str], i: int,

@@ -45,12 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The abstention model's L2: its signals overlap (word, character and paragraph coverage), and
-# weak regularisation fits weights of opposite signs to near-copies. Chosen by 5-fold CV on
-# the fit data (CMRC fit half, correct abstentions at <= 5% wrong): L2 1: .38, 3: .38,
-# 10: .41, 30: .46, 100: .43. The sentence ranker keeps 1 (CV top-1: 1 286, 10 283 of 379).
-ABSTENTION_L2 = 30.0
-
 
 class Case(NamedTuple):
     """One question of a fit set with the evidence the answerer would get for it."""
@@ -162,7 +156,7 @@ def ranking_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
     return rows, labels, groups
 
 
-def calibrate(cases: Sequence[Case], *, l2: float = 1.0, abstention_l2: float = ABSTENTION_L2,
+def calibrate(cases: Sequence[Case], *, l2: float = 1.0,
               max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = ""
               ) -> tuple[Calibration, Calibration]:
     """(sentence ranker, abstention model), fitted in that order on ``cases``."""
@@ -176,11 +170,10 @@ def calibrate(cases: Sequence[Case], *, l2: float = 1.0, abstention_l2: float = 
         "sets": sources, "rows": len(rows), "positive": sum(labels), "l2": l2,
         "command": command})
     rows, labels, row_sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
-    abstention = fit_calibration(rows, labels, l2=abstention_l2, max_wrong=max_wrong,
+    abstention = fit_calibration(rows, labels, l2=l2, max_wrong=max_wrong,
                                  weights=balance(row_sources), fitted_on={
         "sets": sources, "rows": len(rows), "answerable": sum(labels),
-        "max_wrong_abstentions": f"{max_wrong} on each set", "l2": abstention_l2,
-        "command": command})
+        "max_wrong_abstentions": f"{max_wrong} on each set", "l2": l2, "command": command})
     threshold = per_set_threshold(abstention, rows, labels, row_sources, max_wrong)
     # Rounded down: a threshold rounded up could add an abstention the fit did not allow.
     return ranker, replace(abstention, threshold=math.floor(threshold * 1e6) / 1e6)
@@ -193,8 +186,7 @@ def _parser() -> argparse.ArgumentParser:
                         metavar=("QA_FILE", "INDEX_DIR", "CORPUS_DIR"))
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--ranking-out", default=str(RANKING_FILE))
-    parser.add_argument("--l2", type=float, default=1.0, help="the sentence ranker's L2")
-    parser.add_argument("--abstention-l2", type=float, default=ABSTENTION_L2)
+    parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--dry-run", action="store_true")
     return parser
@@ -214,8 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases.extend(collect(rag, load_qa(qa_file), qa_file, args.top_k))
     command = "python -m rag.evaluation.calibrate " + " ".join(
         "--set " + " ".join(triple) for triple in args.set)
-    ranker, calibration = calibrate(cases, l2=args.l2, abstention_l2=args.abstention_l2,
-                                    command=command)
+    ranker, calibration = calibrate(cases, l2=args.l2, command=command)
     answerer = ExtractiveAnswerer(calibration, ranker)
     for source in sorted({c.source for c in cases}):
         print(source, score_cases(answerer, [c for c in cases if c.source == source]))

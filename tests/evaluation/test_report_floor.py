@@ -16,21 +16,18 @@ from rag.evaluation import evaluate, load_qa
 
 SAMPLE = Path(__file__).parent / "data" / "cmrc_report_sample"
 # Measured on the sample with the committed calibration (hit@1 .769, hit@5 .970, contains_gold
-# .734 at 80.3 characters, citation precision .969, abstention correct .826 (19/23) and wrong
-# .059 (10/169)), minus a margin of about 3 points (1 question for the 23 unanswerable ones).
-# Raised with the candidate-relative sentence ranker and runner-ups (contains_gold .67 -> .70,
-# correct .73 -> .78, chars ceiling 100 -> 90); wrong abstentions rose from 7 to 10 of 169,
-# still under the unchanged .07 ceiling.
+# .704 at 82.3 characters, citation precision .969, abstention correct .783 (18/23) and wrong
+# .041 (7/169)), minus a margin of about 3 points (1-2 questions for the 23 unanswerable ones).
 FLOORS = {
     ("retrieval", "hit@1"): 0.74,
     ("retrieval", "hit@5"): 0.94,
-    ("answer", "contains_gold"): 0.70,
+    ("answer", "contains_gold"): 0.67,
     ("citation", "precision"): 0.94,
-    ("abstention", "correct"): 0.78,  # 18/23
+    ("abstention", "correct"): 0.73,  # 17/23
 }
 CEILINGS = {
     ("abstention", "wrong"): 0.07,
-    ("answer", "chars"): 90.0,
+    ("answer", "chars"): 100.0,
 }
 
 
