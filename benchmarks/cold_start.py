@@ -120,7 +120,7 @@ def main() -> None:
     index = WORK / "cold-index"
     py = sys.executable
     env_off, env_on = environment(cache, "0"), environment(cache, None)
-    wall([py, "-m", "ui.cli", "index", str(SEEDS), "--index", str(index)], env_on)
+    wall([py, "-m", "ui.cli", "index", str(SEEDS), "--index", str(index), "--rebuild"], env_on)
     question = load_qa()[0]["question"]
     shutil.rmtree(cache, ignore_errors=True)
     first_ever, _ = wall(ask_cmd(question, index), env_off)  # builds jieba's cache once
