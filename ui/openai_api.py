@@ -175,7 +175,10 @@ class ChatAPI:
     def _events(self, req: ChatRequest, first: str | Answer, items: Iterator[str | Answer],
                 hold: Iterator[None]) -> Iterator[str]:
         try:
-            yield from self._stream(req, first, items)
+            for piece in self._stream(req, first, items):
+                if piece == DONE:  # the work is over: the slot is free before the client knows
+                    hold.close()
+                yield piece
         finally:
             hold.close()
 
@@ -198,7 +201,7 @@ class ChatAPI:
         except Exception as exc:  # the status line is gone: OpenAI sends the error as an event
             err = error_status(exc)
             yield _sse(err.body())
-            yield "data: [DONE]\n\n"
+            yield DONE
             return
         if item.text.startswith(sent) and item.text != sent:
             yield event({"content": item.text[len(sent):]})
@@ -206,7 +209,7 @@ class ChatAPI:
         yield event({"citations": extra["citations"]}, "stop", rag=extra)
         if req.include_usage:
             yield _sse({**head, "choices": [], "usage": _usage(req, item.text)})
-        yield "data: [DONE]\n\n"
+        yield DONE
 
     def reindex(self, request: Request) -> dict[str, Any]:
         """``POST /v1/reindex`` (not OpenAI's): re-read the corpus folder; admin keys only."""
@@ -229,6 +232,9 @@ class ChatAPI:
         except Exception as exc:  # the index cannot be read: not healthy, whatever the cause
             log.warning("health check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)
+
+
+DONE = "data: [DONE]\n\n"  # the last event of every stream
 
 
 def _hold(limiter: ClientLimiter, client: str) -> Iterator[None]:

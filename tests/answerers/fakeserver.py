@@ -41,6 +41,7 @@ class ChatServer:
         self.requests: list[dict] = []
         self.counts: Counter[str] = Counter()
         self.release = threading.Event()
+        self.arrived = threading.Event()  # set by every request, as it comes in
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +52,7 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 server.counts[body["model"]] += 1
+                server.arrived.set()
                 server.handle(self, body)
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)

@@ -1,6 +1,7 @@
 """Serving with ``workers=2``: a real server on 127.0.0.1 whose questions are answered by two
 worker processes over a copy of the seed index; real clients (``gradio_client``, the ``openai``
-SDK, ``httpx``) and a real chat-completions server that holds one question until released."""
+SDK, ``httpx``) and a real chat-completions server (``tests/answerers/fakeserver.py``) whose
+"slow" model holds a question until released."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import os
 import shutil
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import openai
 import pytest
+from answerers.fakeserver import KEY, ChatServer
 from conftest import SEEDS
 
 from rag.config import ConfigError
@@ -24,46 +25,14 @@ from ui.auth import SignIn
 
 Q_CHAIRMAN = "太阳纸业的董事长是谁？"
 Q_INDUSTRIES = "兖州区正在培育哪三个千亿级产业？"
-LLM_KEY = "sk-held-0123456789"
 NEW_DOC = "星河仪器.txt"
 NEW_TEXT = "星河仪器有限公司的总工程师是欧阳明远。欧阳明远负责公司的光谱仪研发工作。\n"
 Q_NEW = "星河仪器有限公司的总工程师是谁？"
 
 
-class HeldLLM:
-    """A chat-completions server that signals each request's arrival and answers nothing
-    until ``release`` is set."""
-
-    def __init__(self) -> None:
-        self.arrived, self.release = threading.Event(), threading.Event()
-        held = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                held.arrived.set()
-                held.release.wait(60)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def held_llm():
-    llm = HeldLLM()
+    llm = ChatServer()  # its "slow" model holds each question until released
     yield llm
     llm.close()
 
@@ -79,7 +48,7 @@ def pooled(tmp_path_factory, seed_index, held_llm):
     shutil.copytree(SEEDS, root / "corpus")
     shutil.copytree(seed_index, root / "index")
     saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    os.environ.update(OPENAI_BASE_URL=held_llm.url, OPENAI_API_KEY=LLM_KEY)  # the workers'
+    os.environ.update(OPENAI_BASE_URL=held_llm.url, OPENAI_API_KEY=KEY)  # the workers'
     rag = RAG(index_dir=root / "index", corpus_dir=root / "corpus", workers=2).open()
     signin = SignIn({"RAG_API_KEYS": f"{USER_KEY},{ADMIN_KEY}:admin", "RAG_RATE_LIMIT": "1000"})
     store = ConversationStore(root / "conversations.sqlite")
@@ -159,7 +128,7 @@ def test_workers_answer_from_the_generation_a_reindex_publishes(pooled):
 def test_a_killed_worker_fails_its_question_clearly_and_is_replaced(pooled, held_llm):
     server, rag, _ = pooled
     outcome: dict[str, httpx.Response] = {}
-    body = {"model": "rag:openai:held", "messages": [{"role": "user", "content": Q_CHAIRMAN}]}
+    body = {"model": "rag:openai:slow", "messages": [{"role": "user", "content": Q_CHAIRMAN}]}
 
     def ask() -> None:
         outcome["reply"] = httpx.post(server.url + "v1/chat/completions", json=body,
