@@ -61,10 +61,10 @@ def _dictionary_words() -> dict[str, tuple[list[str], list[float]]]:
     """jieba dictionary words by part of speech (n, v, vn, a) with cumulative weights.
 
     A word's weight is its dictionary frequency to the 0.75 (a flatter Zipf tail)."""
-    import jieba
+    from rag.segmenter import jieba
 
     by_tag: dict[str, tuple[list[str], list[float]]] = {t: ([], []) for t in ("n", "v", "vn", "a")}
-    path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
+    path = Path(os.path.dirname(jieba().__file__)) / "dict.txt"
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) != 3 or parts[2] not in by_tag or not 2 <= len(parts[0]) <= 4:
@@ -95,8 +95,9 @@ def _kind(word: str, flag: str) -> str:
 
 
 def _template(sentence: str) -> _Template:
-    import jieba.posseg as pseg
+    from rag.segmenter import posseg
 
+    pseg = posseg()
     body = sentence.rstrip()
     cut = len(body)
     while cut > 0 and (body[cut - 1] in _ENDS or body[cut - 1] in "”’」』）)"):
