@@ -51,6 +51,8 @@ class Settings:
     workers: int = 1
     # Weight of the dense channel in fusion; "auto" derives it from the model's coverage.
     dense_weight: str = AUTO
+    # Reorder the first fused passages with the fitted reranker (rag.rerank, rag/rerank.json).
+    rerank: bool = True
     llm: str = "extractive"
     llm_model: str = ""
     llm_timeout: float = 60.0

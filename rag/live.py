@@ -17,6 +17,7 @@ from rag.embeddings import EmbedderCache, explicit_model
 from rag.fusion import channel_weights
 from rag.indexing import plan_update, update_index
 from rag.keyword import TermStatistics
+from rag.rerank import load_reranker
 from rag.retrieval import Retriever
 from rag.stores.base import IndexMismatchError, Snapshot, Store
 
@@ -123,13 +124,13 @@ class LiveIndex:
         with self._lock:
             if self._live is not None and self._live.snapshot is snapshot:
                 return self._live
-            live = Live(snapshot, self._retriever(snapshot),
-                        TermStatistics(snapshot.document_frequencies,
-                                       int(snapshot.manifest.get("chunks", 0))))
+            terms = TermStatistics(snapshot.document_frequencies,
+                                   int(snapshot.manifest.get("chunks", 0)))
+            live = Live(snapshot, self._retriever(snapshot, terms), terms)
             self._live = live
             return live
 
-    def _retriever(self, snapshot: Snapshot) -> Retriever:
+    def _retriever(self, snapshot: Snapshot, terms: TermStatistics) -> Retriever:
         manifest = snapshot.manifest
         weights = channel_weights(bool(manifest.get("chunks")), self.settings.dense_weight,
                                   float(manifest.get("unk_rate", 0)))
@@ -142,7 +143,8 @@ class LiveIndex:
                      "model %s is not loaded", self.settings.dense_weight,
                      manifest.get("embed_model"))
         return Retriever(snapshot, embedder, dense_weight=self.settings.dense_weight,
-                         fusion=self.settings.fusion)
+                         fusion=self.settings.fusion, terms=terms,
+                         reranker=load_reranker() if self.settings.rerank else None)
 
     def _check_model(self, snapshot: Snapshot) -> None:
         wanted = explicit_model(self.settings.embed_model)

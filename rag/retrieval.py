@@ -3,16 +3,20 @@
 One flow for every store: the snapshot's BM25 candidates, then (when the dense channel has
 weight) its nearest vectors plus the cosines of keyword candidates the dense list missed, and the
 BM25 scores of dense candidates where the store can give them; then one fusion function
-(``score`` or ``rrf``, see ``rag.fusion``) and the chunks' paragraphs fetched in one batch.
+(``score`` or ``rrf``, see ``rag.fusion``), the first fused candidates reordered by the fitted
+reranker (``rag.rerank``) when there is one, and the chunks' paragraphs fetched in one batch.
+A passage keeps its fused ``score``; its ``rank`` is its place after reranking.
 """
 
 from __future__ import annotations
 
 import math
 
+from rag.coverage import QuestionTerms
 from rag.embeddings import Embedder
 from rag.fusion import FUSIONS, ChannelWeights, channel_weights, fuse_scores, rrf_fuse
-from rag.keyword import content_terms
+from rag.keyword import TermStatistics, content_terms, tokenize
+from rag.rerank import Reranker, candidate_features
 from rag.schema import Chunk, Paragraph, Passage
 from rag.stores.base import Key, Snapshot
 
@@ -23,7 +27,8 @@ class Retriever:
     """Searches one snapshot. Stateless per query, so safe to share across threads."""
 
     def __init__(self, snapshot: Snapshot, embedder: Embedder | None, *,
-                 dense_weight: str = "auto", fusion: str = "score") -> None:
+                 dense_weight: str = "auto", fusion: str = "score",
+                 terms: TermStatistics | None = None, reranker: Reranker | None = None) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)} "
                              "(RAG_FUSION)")
@@ -31,6 +36,8 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion
         self._dense_setting = dense_weight
+        self.terms = terms
+        self.reranker = reranker
 
     def weights(self) -> ChannelWeights:
         """Channel weights for this snapshot (see ``rag.fusion.channel_weights``)."""
@@ -38,7 +45,8 @@ class Retriever:
         return channel_weights(self.embedder is not None and bool(manifest.get("chunks")),
                                self._dense_setting, float(manifest.get("unk_rate", 0)))
 
-    def search(self, question: str, top_k: int = 5) -> list[Passage]:
+    def search(self, question: str, top_k: int = 5, *, rerank: bool = True) -> list[Passage]:
+        """The ``top_k`` best passages for ``question`` (``rerank=False``: in fused order)."""
         limit = max(CANDIDATES, top_k * 4)
         weights = self.weights()
         keyword = self.snapshot.keyword_candidates(question, limit)
@@ -59,11 +67,30 @@ class Retriever:
         else:
             scores = {k: keyword.get(k, 0.0) for k in dict.fromkeys([*keyword, *dense])}
             fused = fuse_scores(scores, dense, dense_weight=weights.dense)
-        return self._passages(question, fused[:top_k], keyword, dense)
+        chunks = None
+        if rerank and self.reranker is not None and self.terms is not None and len(fused) > 1:
+            head = fused[:max(top_k, self.reranker.candidates)]
+            chunks = self.snapshot.chunks([k for k, _ in head])
+            fused = [head[i] for i in self.reranker.order(self.features(
+                question, [chunks[k].text for k, _ in head], [s for _, s in head],
+                [keyword.get(k, 0.0) for k, _ in head]))]
+        return self._passages(question, fused[:top_k], keyword, dense, chunks)
+
+    def features(self, question: str, texts: list[str], fused: list[float],
+                 keyword: list[float]) -> list[dict[str, float]]:
+        """The reranker's feature rows of fused candidates (texts, fused and keyword scores,
+        in fused order). Needs the snapshot's term statistics."""
+        if self.terms is None:
+            raise ValueError("reranking features need the snapshot's term statistics")
+        self.terms.prefetch(set(tokenize(question)))  # one request for a remote store
+        terms = QuestionTerms(question, self.terms.idf, self.terms.knows)
+        return candidate_features(question, texts, fused, keyword, terms)
 
     def _passages(self, question: str, ranked: list[tuple[Key, float]],
-                  keyword: dict[Key, float], dense: dict[Key, float]) -> list[Passage]:
-        chunks = self.snapshot.chunks([k for k, _ in ranked])
+                  keyword: dict[Key, float], dense: dict[Key, float],
+                  fetched: dict[Key, Chunk] | None = None) -> list[Passage]:
+        chunks = fetched if fetched is not None else self.snapshot.chunks(
+            [k for k, _ in ranked])
         paragraphs = self.snapshot.paragraphs(
             {(c.doc, i) for c in chunks.values() for i in c.paragraphs})
         terms = content_terms(question)

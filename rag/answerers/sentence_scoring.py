@@ -18,14 +18,12 @@ from rag.answers_analysis import (
     title_modifier,
     type_evidence,
 )
-from rag.keyword import bigram_term, content_terms, tokenize
-from rag.language import CJK_RUN, cjk_bigrams, has_cjk
+from rag.coverage import QuestionTerms, bigrams
+from rag.keyword import bigram_term, tokenize
+from rag.language import has_cjk
 from rag.sentences import clause_spans
 
 _SPACE = re.compile(r"\s+")
-# Question scaffolding: characters that say *how* something is asked, not *what* about.
-_QUESTION_CHARS = set("的了是在和与及或有为么什哪谁几多少吗呢怎样如何请问"
-                      "一个中对被把从到该这那其些")
 # Answers longer than this are cut to the clauses around the best match (the bar is an average
 # of at most 120 characters; one long CMRC sentence can run to 200).
 TRIM_OVER = 120
@@ -47,10 +45,6 @@ class SentenceSpan:
     features: dict[str, float] = field(default_factory=dict, compare=False)
 
 
-def bigrams(text: str) -> set[str]:
-    return set(cjk_bigrams(text.lower()))
-
-
 def squeeze(text: str) -> str:
     """``text`` without whitespace or ``**`` (chunks and paragraphs differ in both)."""
     return _SPACE.sub("", text).replace("**", "")
@@ -60,46 +54,11 @@ def is_cjk(text: str) -> bool:
     return has_cjk(text)
 
 
-class Scorer:
-    """IDF-weighted coverage of the question's words, bigrams and characters by a text."""
+class Scorer(QuestionTerms):
+    """``QuestionTerms`` of the evidence's question, with the evidence's corpus statistics."""
 
     def __init__(self, evidence: Evidence) -> None:
-        # Terms the corpus never contains cannot separate sentences; leaving them out keeps
-        # coverage comparable across questions (missing terms are a signal of their own).
-        q = evidence.question
-        self.words = {t: evidence.idf(t) for t in content_terms(q) if evidence.in_corpus(t)}
-        self.bigrams = {b: evidence.idf(bigram_term(b)) for b in bigrams(q)
-                        if evidence.in_corpus(bigram_term(b))}
-        self.chars = {c for c in "".join(CJK_RUN.findall(q)) if c not in _QUESTION_CHARS}
-
-    def coverage(self, text: str) -> float:
-        """Share of the question's squared IDF mass found in ``text`` (words and bigrams averaged).
-
-        Squaring lets the rare, specific terms decide (measured on the seed Q&A set: answer
-        sentences found 48 -> 51 of 62 against plain IDF weights).
-        """
-        parts = [p for p in self.parts(text) if p is not None]
-        return sum(parts) / len(parts) if parts else 0.0
-
-    def parts(self, text: str) -> tuple[float | None, float | None]:
-        """(word coverage, bigram coverage) of ``text``; None where the question has none."""
-        text = text.lower()
-        out: list[float | None] = []
-        for weights in (self.words, self.bigrams):
-            total = sum(w * w for w in weights.values())
-            out.append(sum(w * w for t, w in weights.items() if t in text) / total
-                       if total > 0 else None)
-        return out[0], out[1]
-
-    def char_coverage(self, text: str) -> float:
-        """Share of the question's content characters present in ``text``.
-
-        A reader's paraphrase keeps characters where it changes words (毫不动摇 / 不动摇,
-        翻一番 / 倍增 does not, but 预计要花多久 / 时间 shares nothing either way).
-        """
-        if not self.chars:
-            return 0.0
-        return sum(c in text for c in self.chars) / len(self.chars)
+        super().__init__(evidence.question, evidence.idf, evidence.in_corpus)
 
 
 def trim_span(s: SentenceSpan, evidence: Evidence, scorer: Scorer, qtype: QType) -> SentenceSpan:

@@ -6,9 +6,13 @@
         --out rag/answerers/calibration.json
 
 Each ``--set QA_FILE INDEX_DIR CORPUS_DIR`` is asked through ``RAG.retrieve`` exactly as
-``rag ask`` does; the answerer's signals for every question, labelled answerable or not, fit
-the logistic regression and its threshold (at most 5% wrong abstentions over the answerable
-fit questions). A file named ``report*.jsonl`` is refused: the report half is never fitted on.
+``rag ask`` does. Three models are fitted in the order the data flows: the passage reranker
+(``rag.evaluation.fit_rerank``, written to ``--rerank-out``), then, on the reranked passages,
+the answerer's sentence ranker and its abstention decision: the answerer's signals for every
+question, labelled answerable or not, fit the logistic regression and its threshold (at most
+5% wrong abstentions over the answerable questions of each fit set). ``--only rerank`` or
+``--only answerer`` fits one part and leaves the other's files as they are. A file named
+``report*.jsonl`` is refused: the report half is never fitted on.
 ``--dry-run`` prints the figures without writing.
 """
 
@@ -39,6 +43,8 @@ from rag.answerers.sentence_scoring import RANK_FEATURES, Scorer
 from rag.answers_analysis import question_type
 from rag.evaluation import metrics as m
 from rag.evaluation.dataset import QAItem, load_qa
+from rag.evaluation.fit_rerank import RerankRows, fit_reranker, hit_at_1
+from rag.rerank import RERANK_FILE, Reranker
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -179,13 +185,31 @@ def calibrate(cases: Sequence[Case], *, l2: float = 1.0,
     return ranker, replace(abstention, threshold=math.floor(threshold * 1e6) / 1e6)
 
 
+def fit_reranker_on(sets: Sequence[tuple[RAG, list[QAItem], str]], l2: float, command: str
+                    ) -> Reranker:
+    """The passage reranker fitted on ``sets``; prints each set's hit@1 before and after."""
+    data = RerankRows()
+    for rag, items, source in sets:
+        data.add(rag, items, source)
+    reranker = fit_reranker(data, balance(data.sources, data.groups), l2=l2, command=command)
+    for _, _, source in sets:
+        before, after = hit_at_1(None, data, source), hit_at_1(reranker, data, source)
+        print(source, "hit@1 of questions with a hit in the candidates: fused "
+              f"{before:.3f} -> reranked {after:.3f}")
+    return reranker
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag.evaluation.calibrate",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=3, action="append", required=True,
                         metavar=("QA_FILE", "INDEX_DIR", "CORPUS_DIR"))
+    parser.add_argument("--only", choices=("rerank", "answerer"), default=None,
+                        help="fit only the passage reranker, or only the answerer's sentence "
+                        "ranker and abstention (on passages as RAG_RERANK retrieves them)")
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--ranking-out", default=str(RANKING_FILE))
+    parser.add_argument("--rerank-out", default=str(RERANK_FILE))
     parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--dry-run", action="store_true")
@@ -197,25 +221,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    cases: list[Case] = []
+    command = "python -m rag.evaluation.calibrate " + " ".join(
+        [f"--set {' '.join(t)}" for t in args.set] + ([f"--only {args.only}"] if args.only else []))
+    sets: list[tuple[RAG, list[QAItem], str]] = []
     for qa_file, index, corpus in args.set:
         if Path(qa_file).name.startswith("report"):
             print(f"error: {qa_file} is a report set; fit only on fit data", file=sys.stderr)
             return 2
         rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus), top_k=args.top_k)
-        cases.extend(collect(rag, load_qa(qa_file), qa_file, args.top_k))
-    command = "python -m rag.evaluation.calibrate " + " ".join(
-        "--set " + " ".join(triple) for triple in args.set)
-    ranker, calibration = calibrate(cases, l2=args.l2, command=command)
-    answerer = ExtractiveAnswerer(calibration, ranker)
-    for source in sorted({c.source for c in cases}):
-        print(source, score_cases(answerer, [c for c in cases if c.source == source]))
-    print("all", score_cases(answerer, cases))
-    print(ranker.to_json(), calibration.to_json())
-    if not args.dry_run:
-        Path(args.out).write_text(calibration.to_json(), encoding="utf-8")
-        Path(args.ranking_out).write_text(ranker.to_json(), encoding="utf-8")
-        print(f"wrote {args.out} and {args.ranking_out}")
+        sets.append((rag, load_qa(qa_file), qa_file))
+    written: list[tuple[str, str]] = []
+    if args.only != "answerer":
+        reranker = fit_reranker_on(sets, args.l2, command)
+        written.append((args.rerank_out, reranker.model.to_json()))
+        for rag, _, _ in sets:
+            rag._live().retriever.reranker = reranker
+    if args.only != "rerank":
+        cases = [c for rag, items, source in sets for c in collect(rag, items, source, args.top_k)]
+        ranker, calibration = calibrate(cases, l2=args.l2, command=command)
+        answerer = ExtractiveAnswerer(calibration, ranker)
+        for source in sorted({c.source for c in cases}):
+            print(source, score_cases(answerer, [c for c in cases if c.source == source]))
+        print("all", score_cases(answerer, cases))
+        written += [(args.out, calibration.to_json()), (args.ranking_out, ranker.to_json())]
+    for path, text in written:
+        print(text)
+        if not args.dry_run:
+            Path(path).write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
     return 0
 
 

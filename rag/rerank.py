@@ -1,0 +1,99 @@
+"""Reranking retrieved passages with a small fitted model: the fused channel scores plus how
+closely each passage's text and its best sentences follow the question.
+
+BM25 scores a chunk by its terms wherever they fall; a question is usually answered by one or
+two sentences, and a reader's question shares characters with them even where it changes words.
+A listwise linear model over a dozen such features (``rag/rerank.json``, fitted on the fit
+data only by ``python -m rag.evaluation.calibrate``) reorders the first ``candidates`` fused
+passages (figures in eval/README.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.coverage import QuestionTerms, bigrams
+from rag.linear import LinearModel
+from rag.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+RERANK_FILE = Path(__file__).with_name("rerank.json")
+CANDIDATES = 20  # fused passages the reranker reorders (more cost more, gained nothing)
+MAX_TEXT = 400  # characters of a chunk the length feature counts
+
+FEATURES: tuple[str, ...] = (
+    "fused",           # fused score / the best candidate's
+    "inv_rank",        # 1 / (1 + fused rank)
+    "keyword",         # keyword score / the best candidate's
+    "words",           # IDF-weighted share of the question's words in the chunk
+    "bigrams",         # ... of its character bigrams
+    "chars",           # share of its content characters
+    "sentence",        # the best sentence's word and bigram coverage
+    "pair",            # the best two adjacent sentences' coverage
+    "sentence_chars",  # the best sentence's share of content characters
+    "sentence_pairs",  # the best sentence's share of the question's bigrams, unweighted
+    "common_run",      # the longest run of the question found verbatim / question length
+    "length",          # chunk length, up to MAX_TEXT
+)
+
+
+def candidate_features(question: str, texts: Sequence[str], fused: Sequence[float],
+                       keyword: Sequence[float], terms: QuestionTerms) -> list[dict[str, float]]:
+    """One feature row per candidate text, in the order given (the fused order)."""
+    q = question.lower()
+    grams = bigrams(q)
+    top_fused = max(fused, default=0.0) or 1.0
+    top_keyword = max(keyword, default=0.0) or 1.0
+    rows = []
+    for rank, (text, f, k) in enumerate(zip(texts, fused, keyword, strict=True)):
+        low = text.lower()
+        sentences = split_sentences(low) or [low]
+        sentence_cov = [terms.coverage(s) for s in sentences]
+        pairs = [terms.coverage(a + b) for a, b in zip(sentences, sentences[1:], strict=False)]
+        words, pair_bigrams = terms.parts(low)
+        run = SequenceMatcher(None, q, low, autojunk=False).find_longest_match(
+            0, len(q), 0, len(low)).size
+        rows.append({
+            "fused": f / top_fused, "inv_rank": 1.0 / (1 + rank), "keyword": k / top_keyword,
+            "words": words or 0.0, "bigrams": pair_bigrams or 0.0,
+            "chars": terms.char_coverage(low),
+            "sentence": max(sentence_cov), "pair": max(pairs, default=max(sentence_cov)),
+            "sentence_chars": max(terms.char_coverage(s) for s in sentences),
+            "sentence_pairs": (max(sum(g in s for g in grams) for s in sentences) / len(grams)
+                               if grams else 0.0),
+            "common_run": run / max(len(q), 1),
+            "length": min(len(text), MAX_TEXT) / MAX_TEXT,
+        })
+    return rows
+
+
+@dataclass(frozen=True)
+class Reranker:
+    """Reorders fused candidates by the fitted model's score (ties keep the fused order)."""
+
+    model: LinearModel
+    candidates: int = CANDIDATES
+
+    def order(self, rows: Sequence[dict[str, float]]) -> list[int]:
+        if not rows:
+            return []
+        scores = np.array([self.model.vector(r) for r in rows]) @ np.array(self.model.weights)
+        return sorted(range(len(rows)), key=lambda i: (-float(scores[i]), i))
+
+
+@lru_cache(maxsize=4)
+def load_reranker(path: str | None = None) -> Reranker:
+    """The reranker fitted into ``path`` (default: the one shipped beside this module)."""
+    model = LinearModel.from_file(path or RERANK_FILE)
+    unknown = sorted(set(model.features) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"{path or RERANK_FILE}: unknown reranking features {unknown}")
+    return Reranker(model)
