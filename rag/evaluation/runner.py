@@ -79,6 +79,9 @@ def _retrieval(answerable: list[dict[str, Any]]) -> dict[str, float | None]:
     ranks = [r["first_hit_rank"] for r in answerable]
     out = {f"hit@{k}": m.mean(m.hit_at_k(rank, k) for rank in ranks) for k in HIT_KS}
     out[f"mrr@{RETRIEVE_K}"] = m.mrr(ranks, RETRIEVE_K)
+    # what a reader (or an LLM's prompt) gets to read for hit@5: the bar is <= 1,000 characters
+    out["top5_chars"] = m.mean(float(sum(len(p["text"]) for p in r["retrieved"][:5]))
+                               for r in answerable)
     return out
 
 

@@ -92,8 +92,9 @@ def test_summarise_counts_each_metric_over_its_own_questions():
     answered = score_question(NO_ANSWER, [], _answer("张三"), retrieve_ms=40.0, ask_ms=400.0)
     s = summarise([hit1, hit3, declined, answered])
     assert s["n"] == {"questions": 4, "answerable": 2, "unanswerable": 2}
+    top5 = (len(EVIDENCE) + 2 + len(EVIDENCE)) / 2  # the texts of each question's passages
     assert s["retrieval"] == {"hit@1": 0.5, "hit@3": 1.0, "hit@5": 1.0, "hit@10": 1.0,
-                              "mrr@10": pytest.approx((1 + 1 / 3) / 2)}
+                              "mrr@10": pytest.approx((1 + 1 / 3) / 2), "top5_chars": top5}
     assert {k: s["answer"][k] for k in ("contains_gold", "f1", "exact_match")} == {
         "contains_gold": 0.5, "f1": 0.5, "exact_match": 0.5}
     assert s["answer"]["chars"] is not None
@@ -127,7 +128,7 @@ def test_report_structure(easy_run):
     groups = {"n", "retrieval", "answer", "citation", "abstention", "latency_ms"}
     for scope in [report["overall"], *report["per_type"].values()]:
         assert set(scope) == groups
-        assert set(scope["retrieval"]) == {f"hit@{k}" for k in HIT_KS} | {"mrr@10"}
+        assert set(scope["retrieval"]) == {f"hit@{k}" for k in HIT_KS} | {"mrr@10", "top5_chars"}
     assert report["per_type"]["unanswerable"]["retrieval"]["hit@5"] is None
     assert report["per_type"]["fact"]["abstention"]["correct"] is None
     assert len(report["hit_curve"]["overall"]) == 10
@@ -145,6 +146,7 @@ def test_real_numbers_are_sane_on_easy_questions(easy_run):
     assert r["hit@5"] >= 0.8
     assert r["hit@1"] <= r["hit@3"] <= r["hit@5"] <= r["hit@10"]
     assert r["hit@1"] <= r["mrr@10"] <= r["hit@10"]
+    assert 100 < r["top5_chars"] <= 5 * 400  # five chunks of the seeds' chunking
     assert report["hit_curve"]["overall"][4] == r["hit@5"]
     assert overall["answer"]["contains_gold"] >= 0.6
     assert 0 < overall["answer"]["f1"] <= 1
