@@ -31,8 +31,8 @@ class Settings:
     embed_model: str = AUTO
     embed_batch_size: int = 32
     embed_device: str = "cpu"
-    chunk_tokens: int = 200
-    chunk_overlap: int = 40
+    chunk_tokens: int = 240
+    chunk_overlap: int = 60
     # FAISS factory string ("Flat", "HNSW32,Flat", "IVF1024,SQ8", ...); "auto" picks by size.
     faiss_index: str = AUTO
     top_k: int = 5

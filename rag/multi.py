@@ -122,8 +122,13 @@ class _Retriever:
     def search(self, question: str, top_k: int = 5) -> list[Passage]:
         results = {kb: live.retriever.search(question, top_k) for kb, live in self.lives.items()}
         fused = fuse_bases(results, fusion=self.fusion, dense_weight=self.dense_weight)
+        # The bases' passages are merged by their channel scores; a base's own reranked score
+        # and fused score do not compare across bases, so the merged score replaces both.
         return [replace(results[kb][i], doc=qualify(kb, results[kb][i].doc), kb=kb, score=score,
-                        rank=rank) for rank, ((kb, i), score) in enumerate(fused[:top_k])]
+                        rank=rank, channel_scores={
+                            name: value for name, value in results[kb][i].channel_scores.items()
+                            if name != "fused"})
+                for rank, ((kb, i), score) in enumerate(fused[:top_k])]
 
 
 class MultiRAG(RAG):

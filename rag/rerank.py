@@ -83,10 +83,18 @@ class Reranker:
     candidates: int = CANDIDATES
 
     def order(self, rows: Sequence[dict[str, float]]) -> list[int]:
+        return [i for i, _ in self.rank(rows)]
+
+    def rank(self, rows: Sequence[dict[str, float]]) -> list[tuple[int, float]]:
+        """(candidate index, its share of the softmax over all candidates), best first: the
+        model's probability that this candidate is the one holding the answer."""
         if not rows:
             return []
-        scores = np.array([self.model.vector(r) for r in rows]) @ np.array(self.model.weights)
-        return sorted(range(len(rows)), key=lambda i: (-float(scores[i]), i))
+        logits = np.array([self.model.vector(r) for r in rows]) @ np.array(self.model.weights)
+        shares = np.exp(logits - logits.max())
+        shares /= shares.sum()
+        return sorted(((i, float(shares[i])) for i in range(len(rows))),
+                      key=lambda pair: (-pair[1], pair[0]))
 
 
 @lru_cache(maxsize=4)

@@ -5,7 +5,8 @@ weight) its nearest vectors plus the cosines of keyword candidates the dense lis
 BM25 scores of dense candidates where the store can give them; then one fusion function
 (``score`` or ``rrf``, see ``rag.fusion``), the first fused candidates reordered by the fitted
 reranker (``rag.rerank``) when there is one, and the chunks' paragraphs fetched in one batch.
-A passage keeps its fused ``score``; its ``rank`` is its place after reranking.
+A reranked passage's ``score`` is the reranker's probability that it is the one holding the
+answer (a share of the candidates); its fused score stays in ``channel_scores["fused"]``.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ class Retriever:
             scores = {k: keyword.get(k, 0.0) for k in dict.fromkeys([*keyword, *dense])}
             fused = fuse_scores(scores, dense, dense_weight=weights.dense)
         chunks = None
+        channels = {"keyword": keyword, "dense": dense}
         if rerank and self.reranker is not None and self.terms is not None and len(fused) > 1:
             head = fused[:max(top_k, self.reranker.candidates)]
             chunks = self.snapshot.chunks([k for k, _ in head])
-            fused = [head[i] for i in self.reranker.order(self.features(
+            channels["fused"] = dict(head)
+            fused = [(head[i][0], share) for i, share in self.reranker.rank(self.features(
                 question, [chunks[k].text for k, _ in head], [s for _, s in head],
                 [keyword.get(k, 0.0) for k, _ in head]))]
-        return self._passages(question, fused[:top_k], keyword, dense, chunks)
+        return self._passages(question, fused[:top_k], channels, chunks)
 
     def features(self, question: str, texts: list[str], fused: list[float],
                  keyword: list[float]) -> list[dict[str, float]]:
@@ -87,7 +90,7 @@ class Retriever:
         return candidate_features(question, texts, fused, keyword, terms)
 
     def _passages(self, question: str, ranked: list[tuple[Key, float]],
-                  keyword: dict[Key, float], dense: dict[Key, float],
+                  channels: dict[str, dict[Key, float]],
                   fetched: dict[Key, Chunk] | None = None) -> list[Passage]:
         chunks = fetched if fetched is not None else self.snapshot.chunks(
             [k for k, _ in ranked])
@@ -97,11 +100,11 @@ class Retriever:
         passages = []
         for rank, (key, score) in enumerate(ranked):
             chunk = chunks[key]
-            channels = {"keyword": keyword.get(key, 0.0)}
-            if key in dense:
-                channels["dense"] = dense[key]
+            scores = {"keyword": channels["keyword"].get(key, 0.0)}
+            scores.update((name, values[key]) for name, values in channels.items()
+                          if name != "keyword" and key in values)
             paras = [paragraphs[(chunk.doc, i)] for i in chunk.paragraphs]
-            passages.append(make_passage(chunk, paras, score, rank, channels, terms))
+            passages.append(make_passage(chunk, paras, score, rank, scores, terms))
         return passages
 
 

@@ -14,6 +14,7 @@ from conftest import SEEDS
 
 from rag.basefiles import FileProblem, corpus_file, list_files, remove_file, reparse_file
 from rag.bases import DEFAULT, BaseError, Registry
+from rag.config import Settings
 from rag.embeddings import bundled_model_path
 from rag.multi import Library, MultiRAG
 from rag.pipeline import RAG
@@ -83,7 +84,7 @@ def test_two_embedding_models_both_keep_working(library, bases):
     a, b = library.get("A"), library.get("B")
     assert a.manifest["embed_model"] != b.manifest["embed_model"]
     assert b.manifest["embed_model"].endswith("minilm-copy")
-    assert b.settings.chunk_tokens == 150 and a.settings.chunk_tokens == 200
+    assert b.settings.chunk_tokens == 150 and a.settings.chunk_tokens == Settings().chunk_tokens
     both = library.select(["A", "B"])
     assert isinstance(both, MultiRAG) and library.select(["A", "B"]) is both
     for _ in range(2):  # alternating between the bases' models

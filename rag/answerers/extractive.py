@@ -48,6 +48,10 @@ from rag.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
 
+
+def fused_score(passage: Passage) -> float:
+    return passage.channel_scores.get("fused", passage.score)
+
 # An introducing sentence shorter than this is followed by the next one (it rarely holds the
 # fact itself); answers are kept near one sentence so they stay short.
 SHORT_SENTENCE = 24
@@ -161,7 +165,8 @@ class ExtractiveAnswerer(Answerer):
         in the chunk's paragraph with the paragraph's best chunk and ``in_chunk`` 0 (articles
         can be one 800-character paragraph, so most candidates lie outside the chunk).
         """
-        top = max((p.score for p in evidence.passages), default=1.0) or 1.0
+        # the fused score where the passages were reranked (what the ranker was fitted on)
+        top = max((fused_score(p) for p in evidence.passages), default=1.0) or 1.0
         ranker = self.ranker
         covering: dict[tuple[str, int], list[Passage]] = {}
         for passage in evidence.passages:
@@ -178,10 +183,10 @@ class ExtractiveAnswerer(Answerer):
                 inside = [p for p, chunk in chunks if plain in chunk]
                 passage = min(inside or passages, key=lambda p: p.rank)
                 features = sentence_features(scorer, qtype, evidence.question, texts, i,
-                                             passage.score / top, passage.rank)
+                                             fused_score(passage) / top, passage.rank)
                 features["in_chunk"] = float(bool(inside))
                 out.append(SentenceSpan(
-                    doc, idx, start, end, texts[i], passage.score, passage.rank,
+                    doc, idx, start, end, texts[i], fused_score(passage), passage.rank,
                     ranker.logit(features), features["coverage"],
                     features["char_coverage"], features))
         # The ranker was fitted as a softmax over one question's sentences, so its scores are

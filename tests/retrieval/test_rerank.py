@@ -56,6 +56,15 @@ def test_features_of_no_candidates_and_of_a_question_without_chinese():
     assert rows[0]["fused"] == 0.0 and rows[0]["sentence_pairs"] == 0.0
 
 
+def test_rank_gives_shares_of_the_candidates():
+    rows = candidate_features(QUESTION, [SCATTERED, ON_POINT, UNRELATED], [1.0, 0.9, 0.2],
+                              [5.0, 4.0, 1.0], _terms())
+    ranked = Reranker(_model({"sentence": 1.0})).rank(rows)
+    assert [i for i, _ in ranked] == [1, 0, 2]
+    assert sum(share for _, share in ranked) == pytest.approx(1.0)
+    assert ranked[0][1] > ranked[1][1] > ranked[2][1] > 0
+
+
 def test_order_follows_the_model_and_keeps_fused_order_on_ties():
     rows = candidate_features(QUESTION, [SCATTERED, ON_POINT, UNRELATED], [1.0, 0.9, 0.2],
                               [5.0, 4.0, 1.0], _terms())
@@ -114,3 +123,8 @@ def test_retrieval_reranks_the_fused_candidates(seed_index):
     assert [p.rank for p in reranked] == list(range(5))
     assert {p.chunk_id for p in reranked} <= {p.chunk_id for p in fused}
     assert "千亿级产业" in reranked[0].text
+    # score: the reranker's share of the candidates, best first; the fused score is kept
+    assert 1.0 >= reranked[0].score >= reranked[1].score >= reranked[4].score > 0.0
+    by_id = {p.chunk_id: p.score for p in fused}
+    assert all(p.channel_scores["fused"] == by_id[p.chunk_id] for p in reranked)
+    assert "fused" not in off.retrieve(QUESTION, 5)[0].channel_scores
