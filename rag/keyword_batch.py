@@ -107,20 +107,26 @@ def _distinct(chunk: np.ndarray, keys: np.ndarray, bits: int) -> tuple[np.ndarra
 
 class _Vocabulary:
     """One process's numbers for the terms of one build (``build``), with the terms numbered
-    since the last batch; ``raw`` takes jieba's words (lower-cased) straight to numbers, -1 for a
-    word that ``tokenize`` drops."""
+    since the last batch. ``raw`` takes jieba's words (lower-cased) straight to numbers, -1 for
+    a word that ``tokenize`` drops; bigrams are looked up in a sorted array (a batch's distinct
+    bigrams at once, by binary search: a dictionary of integers would cost about three times as
+    much here)."""
 
     def __init__(self, build: str) -> None:
         self.build = build
         self.raw: dict[str, int] = {}
-        self.ids: dict[Term, int] = {}
+        self.words: dict[str, int] = {}
+        self.bigrams = np.empty(0, dtype=np.int64)  # sorted
+        self.bigram_numbers = np.empty(0, dtype=np.int64)
+        self.size = 0
         self.new: list[Term] = []
 
-    def add(self, term: Term) -> int:
-        i = self.ids.get(term)
+    def add(self, word: str) -> int:
+        i = self.words.get(word)
         if i is None:
-            i = self.ids[term] = len(self.ids)
-            self.new.append(term)
+            i = self.words[word] = self.size
+            self.size += 1
+            self.new.append(word)
         return i
 
     def word_ids(self, words: list[str]) -> list[int]:
@@ -134,10 +140,23 @@ class _Vocabulary:
             ids = list(map(raw.__getitem__, words))
         return ids
 
-    def term_ids(self, terms: list[int]) -> list[int]:
-        ids = list(map(self.ids.get, terms))
-        if None in ids:
-            ids = list(map(self.add, terms))
+    def bigram_ids(self, keys: np.ndarray) -> np.ndarray:
+        """The numbers of the distinct, sorted bigrams ``keys`` (new ones numbered in order)."""
+        known = self.bigrams
+        at = np.searchsorted(known, keys)
+        found = np.zeros(len(keys), dtype=bool)
+        inside = np.flatnonzero(at < len(known))
+        found[inside] = known[at[inside]] == keys[inside]
+        ids = np.empty(len(keys), dtype=np.int64)
+        ids[found] = self.bigram_numbers[at[found]]
+        fresh = ~found
+        k = int(np.count_nonzero(fresh))
+        if k:
+            ids[fresh] = np.arange(self.size, self.size + k)
+            self.bigrams = np.insert(known, at[fresh], keys[fresh])
+            self.bigram_numbers = np.insert(self.bigram_numbers, at[fresh], ids[fresh])
+            self.size += k
+            self.new += keys[fresh].tolist()
         return ids
 
 
@@ -151,7 +170,7 @@ def forget() -> None:
 
 def _vocabulary(build: str) -> _Vocabulary:
     vocabulary = getattr(_state, "vocabulary", None)
-    if vocabulary is None or vocabulary.build != build or len(vocabulary.ids) > _LIMIT:
+    if vocabulary is None or vocabulary.build != build or vocabulary.size > _LIMIT:
         vocabulary = _state.vocabulary = _Vocabulary(build)
     return vocabulary
 
@@ -161,7 +180,7 @@ def tokenize_batch(texts: Sequence[str], build: str = "") -> Batch:
     for all batches of one build): each chunk's terms are ``Counter(tokenize(text))``'s, in its
     order: words, then bigrams."""
     vocabulary = _vocabulary(build)
-    first = len(vocabulary.ids) - len(vocabulary.new)
+    first = vocabulary.size
     n = len(texts)
     lcut = jieba().lcut
     tokens: list[int] = []
@@ -176,16 +195,25 @@ def tokenize_batch(texts: Sequence[str], build: str = "") -> Batch:
     chunk, token_ids = chunk[kept], token_ids[kept]
     word_chunk, word_ids, word_counts = _distinct(chunk, token_ids, 32)
     bigrams, positions, bigram_counts, offsets, n_bigrams = batch_bigrams(texts)
-    bigram_ids = np.array(vocabulary.term_ids(bigrams.tolist()), dtype=np.int64)[positions]
+    bigram_ids = vocabulary.bigram_ids(bigrams)[positions]
     per_chunk_bigrams = np.diff(offsets)
+    per_chunk_words = np.bincount(word_chunk, minlength=n)
+    n_terms = per_chunk_words + per_chunk_bigrams
+    # each chunk's words, then its bigrams: where each one goes
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_terms, out=starts[1:])
+    word_starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_chunk_words, out=word_starts[1:])
     bigram_chunk = np.repeat(np.arange(n, dtype=np.int64), per_chunk_bigrams)
-    # each chunk's words, then its bigrams (a stable sort keeps each run's order)
-    order = np.argsort(np.concatenate((2 * word_chunk, 2 * bigram_chunk + 1)), kind="stable")
-    ids = np.concatenate((word_ids, bigram_ids))[order]
-    counts = np.concatenate((word_counts, bigram_counts))[order]
-    n_terms = np.bincount(word_chunk, minlength=n) + per_chunk_bigrams
+    at = starts[word_chunk] + np.arange(len(word_chunk)) - word_starts[word_chunk]
+    bigram_at = (starts[bigram_chunk] + per_chunk_words[bigram_chunk]
+                 + np.arange(len(bigram_chunk)) - offsets[bigram_chunk])
+    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    counts = np.empty(len(ids), dtype=np.int32)
+    ids[at], ids[bigram_at] = word_ids, bigram_ids
+    counts[at], counts[bigram_at] = word_counts, bigram_counts
     lengths = np.bincount(chunk, minlength=n) + n_bigrams
     lengths[lengths == 0] = 1  # an empty text counts as one (empty) token, as bm25s did
     new, vocabulary.new = vocabulary.new, []
-    return Batch(os.getpid(), first, new, n_terms.astype(np.int32), ids.astype(np.int32),
-                 counts.astype(np.int32), lengths.astype(np.int32))
+    return Batch(os.getpid(), first, new, n_terms.astype(np.int32), ids, counts,
+                 lengths.astype(np.int32))
