@@ -52,7 +52,12 @@ def term_text(term: Term) -> str:
     """The term as ``tokenize`` writes it."""
     if isinstance(term, str):
         return term
-    return BIGRAM_PREFIX + chr(term >> _SHIFT) + chr(term & _LOW)
+    return BIGRAM_PREFIX + bigram_chars(term)
+
+
+def bigram_chars(term: int) -> str:
+    """The two characters of a bigram term."""
+    return chr(term >> _SHIFT) + chr(term & _LOW)
 
 
 def term_key(text: str) -> Term:
