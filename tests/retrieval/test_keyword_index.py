@@ -95,6 +95,8 @@ def test_process_count_batches_and_memory_passes_give_the_same_bytes(texts, tmp_
     # (many term-range passes over the forward files, each in many blocks)
     monkeypatch.setattr(keyword_postings, "_ENTRY_BYTES", 2**19 * 16 // 300)
     monkeypatch.setattr(keyword_postings, "_BLOCK_ENTRY_BYTES", 2**19 * 16 // 200)
+    # and tokenising processes that start their term numbering again every few batches
+    monkeypatch.setattr(keyword_batch, "_LIMIT", 100)
     two = build_keyword_index(tmp_path / "two", [texts[:30], texts[30:]], processes=2,
                               memory_mb=16, batch_size=7)
     assert files_of(one.directory) == files_of(two.directory)
