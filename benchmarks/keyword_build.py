@@ -10,10 +10,11 @@ the same number of processes (``--processes``, default 2):
   in the parent, then the term-major BM25 pass), timed whole and in its two halves.
 
 Bar: ours / jieba <= 1.2 (wall time; the CPU-time ratio of all processes is printed too, a
-steadier figure on a busy machine; less the CPU time of the memory sampler, which the build's
-process is charged for). Peak RSS is the parent's high-water mark during the build (reset
-before it through /proc/self/clear_refs) and the largest worker's (``RUSAGE_CHILDREN``). The two
-runs alternate ``--rounds`` times; the medians are compared.
+steadier figure on a busy machine, less the CPU time of the memory sampler: it reads every
+process's smaps once a second, and the build's process is charged for it). Peak RSS is the
+parent's high-water mark during the build (reset before it through /proc/self/clear_refs) and
+the largest worker's (``RUSAGE_CHILDREN``). The two runs alternate ``--rounds`` times; the
+medians are compared.
 
     python benchmarks/keyword_build.py [--quick] [--chunks 100000] [--processes 2] [--rounds 2]
 """
@@ -99,7 +100,7 @@ def time_build(texts: list[str], processes: int, memory_mb: int) -> dict[str, An
     reset_peak_rss()
     cpu0 = cpu_seconds()
     try:
-        with TreeMemory() as memory:
+        with TreeMemory(interval=1.0) as memory:
             t0 = time.perf_counter()
             index = kb.build_keyword_index(folder, [texts], processes=processes,
                                            memory_mb=memory_mb)
