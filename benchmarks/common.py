@@ -228,13 +228,16 @@ def mib(n_bytes: float) -> float:
 class TreeMemory:
     """Peak memory of this process and all its descendants together: the sum of their
     proportional set sizes (Pss: a page shared by k processes counts 1/k in each, so forked
-    workers are not counted twice), sampled every ``interval`` seconds while active."""
+    workers are not counted twice), sampled every ``interval`` seconds while active.
+    ``cpu_s``: the CPU seconds the sampling itself took (the kernel walks every process's page
+    tables for each sample), charged to this process; timings may subtract it."""
 
     def __init__(self, interval: float = 0.25) -> None:
         import threading
 
         self.interval = interval
         self.peak_bytes = 0
+        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -250,6 +253,7 @@ class TreeMemory:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
+        self.cpu_s = time.thread_time()  # this thread's CPU time (user and system)
 
     def sample(self) -> None:
         self.peak_bytes = max(self.peak_bytes, sum(_pss_bytes(p) for p in _tree(os.getpid())))

@@ -189,7 +189,7 @@ def prepare(n: int, real_vectors_upto: int, n_queries: int) -> dict[str, Any]:
         return json.loads(paths["done"].read_text())
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    paragraphs, chunks, _, _ = corpus(n)
+    paragraphs, chunks, _ = corpus(n)
     seed_chunks = sum(1 for c in chunks if not c.doc.startswith("generated/"))
     texts = [c.text for c in chunks]
     vectors, how = index_vectors(n, texts if n <= real_vectors_upto else [], seed_chunks,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import resource
 import time
 from collections.abc import Iterator
@@ -113,8 +114,9 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def pool_for(n: int) -> SentencePool:
-    return SentencePool(int(min(300_000, max(5_000, n))), seed=0)
+def pool_size(n: int) -> int:
+    """Sentences in the pool the n-chunk corpus is composed from."""
+    return int(min(300_000, max(5_000, n)))
 
 
 def delta_for(paragraphs: list, chunks: list, vectors: np.ndarray, unk_rate: float,
@@ -162,13 +164,24 @@ def index_vectors(n: int, texts: list[str], n_seed: int, real_vectors_upto: int
     return vectors, "synthetic (clustered around real embeddings); seed chunks real"
 
 
-def corpus(n: int) -> tuple[list, list, SentencePool, list[tuple[int, ...]]]:
-    """(paragraphs, chunks, pool, members of the generated chunks) of the n-chunk corpus."""
+def corpus(n: int) -> tuple[list, list, int]:
+    """(paragraphs, chunks, sentences in the pool) of the n-chunk corpus.
+
+    The generated texts are made in a child process: the sentence pool (each sentence tokenised,
+    jieba's tagger loaded) is the generator's, not something an index build holds, and the
+    memory it leaves behind in this process (freed objects between live ones) would count in the
+    build's peak RSS."""
     seed_paras, seed_chunks = seed_records()
-    pool = pool_for(n)
-    members = compose_chunks(pool, n - len(seed_chunks), seed=1)
-    gen_paras, gen_chunks = generated_records([chunk_text(pool, m) for m in members])
-    return seed_paras + gen_paras, seed_chunks + gen_chunks, pool, members
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        texts = child.apply(generated_texts, (n - len(seed_chunks), pool_size(n)))
+    gen_paras, gen_chunks = generated_records(texts)
+    return seed_paras + gen_paras, seed_chunks + gen_chunks, pool_size(n)
+
+
+def generated_texts(n: int, pool_sentences: int) -> list[str]:
+    """The texts of ``n`` generated chunks composed from a pool of ``pool_sentences``."""
+    pool = SentencePool(pool_sentences, seed=0)
+    return [chunk_text(pool, m) for m in compose_chunks(pool, n, seed=1)]
 
 
 @contextlib.contextmanager
@@ -222,13 +235,12 @@ def _build(index_dir: Path, n: int, *, real_vectors_upto: int, faiss_index: str,
 
     stats: dict[str, Any] = {"chunks": n, "faiss_index": faiss_index}
     t0 = time.perf_counter()
-    paragraphs, chunks, pool, members = corpus(n)
+    paragraphs, chunks, pool_sentences = corpus(n)
     seed_chunks = [c for c in chunks if not c.doc.startswith("generated/")]
     all_texts = [c.text for c in chunks]
     stats["generate_s"] = round(time.perf_counter() - t0, 2)
-    stats["pool_sentences"] = len(pool.sentences)
+    stats["pool_sentences"] = pool_sentences
     stats["mean_chars"] = round(sum(map(len, all_texts)) / n, 1)
-    del pool, members
 
     t0 = time.perf_counter()
     vectors, stats["vectors"] = index_vectors(n, all_texts, len(seed_chunks), real_vectors_upto)

@@ -43,7 +43,7 @@ _WORD_CACHE_LIMIT = 500_000
 _UNSEEN = object()  # (compared by identity: no word equals it)
 
 
-def _kept(word: str) -> str | None:
+def kept_word(word: str) -> str | None:
     w = word.strip()
     # \w never matches white space, so testing the stripped word is the same test
     return w if w and w not in STOPWORDS and _WORDLIKE.search(w) else None
@@ -59,7 +59,7 @@ def content_words(lowered: str) -> list[str]:
             cache.clear()
         for word in raw:
             if word not in cache:
-                cache[word] = _kept(word)
+                cache[word] = kept_word(word)
         kept = list(map(cache.__getitem__, raw))
     return list(filter(None, kept))  # drops None (a dropped word); a kept word is never ""
 

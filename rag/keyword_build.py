@@ -13,10 +13,13 @@ give the same bytes.
 
 from __future__ import annotations
 
+import functools
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rag import keyword_batch
 from rag.keyword_batch import Batch, Term, term_key, tokenize_batch
 from rag.keyword_index import KeywordIndex, array_path
 from rag.keyword_postings import NpyAppender, write_postings
@@ -81,6 +85,22 @@ def resolve_processes(processes: int) -> int:
     return processes
 
 
+class _Table:
+    """Index ids by a tokenising process's term numbers (-1: not known yet), growing."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, dtype=np.int32)
+        self.size = 0
+
+    def extend(self, ids: np.ndarray) -> None:
+        if self.size + len(ids) > len(self.ids):
+            grown = np.empty(max(self.size + len(ids), 2 * len(self.ids)), dtype=np.int32)
+            grown[:self.size] = self.ids[:self.size]
+            self.ids = grown
+        self.ids[self.size:self.size + len(ids)] = ids
+        self.size += len(ids)
+
+
 class _Forward:
     """The forward rows written so far, the vocabulary and the document frequencies."""
 
@@ -92,17 +112,32 @@ class _Forward:
                       for name, dtype in (("forward_terms", np.int32), ("forward_tf", np.int32),
                                           ("lengths", np.int32), ("n_terms", np.int32))}
         self._maps: dict[int, np.ndarray] = {}
+        self._tables: dict[int, _Table] = {}  # per tokenising process: its numbers' ids
 
     def add_batch(self, batch: Batch) -> None:
-        terms, n_terms, local_ids, counts, lengths = batch
+        """A tokenised batch: its process's term numbers mapped to ids (an array per process);
+        terms new to the index get the next ids, in order of first appearance."""
+        table = self._tables.get(batch.process)
+        if table is None or batch.first == 0:  # the process (re)started its numbering
+            table = self._tables[batch.process] = _Table()
+        if table.size != batch.first:
+            raise RuntimeError(f"keyword build: process {batch.process} sent term {batch.first}"
+                               f" after {table.size}")
         vocab = self.vocab
-        found = list(map(vocab.get, terms))
-        if None in found:  # new terms get the next ids, in order of first appearance
-            new = [t for t, i in zip(terms, found, strict=True) if i is None]
-            vocab.update(zip(new, range(len(vocab), len(vocab) + len(new)), strict=True))
-            found = list(map(vocab.__getitem__, terms))
-        mapping = np.array(found, dtype=np.int32)
-        self._append(n_terms, mapping[local_ids], counts, lengths)
+        table.extend(np.fromiter(map(vocab.get, batch.new_terms, itertools.repeat(-1)),
+                                 dtype=np.int32, count=len(batch.new_terms)))
+        ids = table.ids[batch.ids]
+        missing = ids < 0
+        if missing.any():
+            numbers, first = np.unique(batch.ids[missing], return_index=True)
+            numbers = numbers[np.argsort(first, kind="stable")]  # in order of first appearance
+            new = np.arange(len(vocab), len(vocab) + len(numbers), dtype=np.int32)
+            terms = batch.new_terms
+            vocab.update(zip([terms[i] for i in (numbers - batch.first).tolist()], new.tolist(),
+                             strict=True))
+            table.ids[numbers] = new
+            ids = table.ids[batch.ids]
+        self._append(batch.n_terms, ids, batch.counts, batch.lengths)
 
     def add_reused(self, old: KeywordIndex, lo: int, hi: int) -> None:
         """Chunks ``lo:hi`` of ``old``, with their term ids mapped to this vocabulary."""
@@ -157,11 +192,12 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
     gc.freeze()
     try:
         load_whole()  # the dictionary in memory once, before forking: workers share its pages
+        tokenize = functools.partial(tokenize_batch, build=uuid.uuid4().hex)
         if workers > 1:
             pool = multiprocessing.get_context("fork").Pool(workers)
-            results = pool.imap(tokenize_batch, _batches(segments, batch_size))
+            results = pool.imap(tokenize, _batches(segments, batch_size))
         else:
-            results = map(tokenize_batch, _batches(segments, batch_size))
+            results = map(tokenize, _batches(segments, batch_size))
         with tqdm(total=total, unit="chunk", desc="keyword index", leave=False,
                   disable=total < 20_000) as bar:
             for seg in segments:
@@ -177,6 +213,7 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
         if pool is not None:
             pool.terminate()
         gc.unfreeze()
+        keyword_batch.forget()
         forward.close()
     log.info("keyword index: %d chunks (%d tokenised, %d processes), %d terms", total, n_texts,
              workers, len(forward.vocab))

@@ -16,6 +16,7 @@ from conftest import ROOT, SEEDS
 
 import rag.keyword_build as keyword_build
 import rag.keyword_postings as keyword_postings
+from rag import keyword_batch
 from rag.chunking import chunk_paragraphs
 from rag.keyword import K1, B, tokenize
 from rag.keyword_batch import term_key, term_text, tokenize_batch
@@ -94,6 +95,8 @@ def test_process_count_batches_and_memory_passes_give_the_same_bytes(texts, tmp_
     # (many term-range passes over the forward files, each in many blocks)
     monkeypatch.setattr(keyword_postings, "_ENTRY_BYTES", 2**19 * 16 // 300)
     monkeypatch.setattr(keyword_postings, "_BLOCK_ENTRY_BYTES", 2**19 * 16 // 200)
+    # and tokenising processes that start their term numbering again every few batches
+    monkeypatch.setattr(keyword_batch, "_LIMIT", 100)
     two = build_keyword_index(tmp_path / "two", [texts[:30], texts[30:]], processes=2,
                               memory_mb=16, batch_size=7)
     assert files_of(one.directory) == files_of(two.directory)
@@ -131,9 +134,9 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
     seen: list[str] = []
     original = keyword_build.tokenize_batch
 
-    def counting(batch):
+    def counting(batch, **kwargs):
         seen.extend(batch)
-        return original(batch)
+        return original(batch, **kwargs)
 
     monkeypatch.setattr(keyword_build, "tokenize_batch", counting)
     changed = sorted(corpus.glob("*.txt"))[0]
@@ -151,15 +154,22 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
 
 def test_batches_hold_each_chunks_counted_tokens_in_order(texts):
     batch = texts[:40] + ["ABC abc 千亿级千亿级 §千亿", "§§ 文本 İ千亿 ΣΑΣ 千", "", "中"]
-    terms, n_terms, ids, counts, lengths = tokenize_batch(batch)
-    at = 0
-    for text, n, length in zip(batch, n_terms, lengths, strict=True):
-        got = [(term_text(terms[i]), int(c))
-               for i, c in zip(ids[at:at + n], counts[at:at + n], strict=True)]
-        tokens = tokenize(text)
-        assert got == list(Counter(tokens).items()) and length == (len(tokens) or 1)
-        at += n
+    terms: list = []
+    for part in (batch[:20], batch[20:]):  # the second batch re-uses the first one's numbers
+        got = tokenize_batch(part, build="test-batches")
+        assert got.first == len(terms)
+        terms += got.new_terms
+        assert len(set(terms)) == len(terms)
+        at = 0
+        for text, n, length in zip(part, got.n_terms, got.lengths, strict=True):
+            pairs = [(term_text(terms[i]), int(c))
+                     for i, c in zip(got.ids[at:at + n], got.counts[at:at + n], strict=True)]
+            tokens = tokenize(text)
+            assert pairs == list(Counter(tokens).items()) and length == (len(tokens) or 1)
+            at += n
     assert all(term_key(term_text(t)) == t for t in terms)
+    assert tokenize_batch(batch[:3], build="another").first == 0  # another build starts again
+    keyword_batch.forget()
 
 
 def test_terms_sharing_a_hash_are_told_apart(texts, tmp_path, monkeypatch):
