@@ -50,6 +50,9 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
     """One feature row per candidate text, in the order given (the fused order)."""
     q = question.lower()
     grams = bigrams(q)
+    # the question is difflib's indexed side (b): indexed once, not once per candidate text
+    runs = SequenceMatcher(None, autojunk=False)
+    runs.set_seq2(q)
     top_fused = max(fused, default=0.0) or 1.0
     top_keyword = max(keyword, default=0.0) or 1.0
     rows = []
@@ -59,8 +62,8 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
         sentence_cov = [terms.coverage(s) for s in sentences]
         pairs = [terms.coverage(a + b) for a, b in zip(sentences, sentences[1:], strict=False)]
         words, pair_bigrams = terms.parts(low)
-        run = SequenceMatcher(None, q, low, autojunk=False).find_longest_match(
-            0, len(q), 0, len(low)).size
+        runs.set_seq1(low)
+        run = runs.find_longest_match(0, len(low), 0, len(q)).size
         rows.append({
             "fused": f / top_fused, "inv_rank": 1.0 / (1 + rank), "keyword": k / top_keyword,
             "words": words or 0.0, "bigrams": pair_bigrams or 0.0,
