@@ -118,6 +118,7 @@ def build_app(rag: RAG, library: Library | None = None, *,
         answerer.change(h.model, answerer, model, api_visibility="private")
         add.click(h.upload, files, [report, footer, files], api_visibility="private")
         if saved:
+            h.on_answer = saved.save  # saved by the chat itself, not by a follow-up event
             saved.connect(demo, panel, turns=turns, chatbot=chatbot, sources=sources,
                           doc_view=doc_view, chat=chat, clears=[clear.click, chatbot.clear])
         endpoints.add_api(rag, h.limiter, library, is_admin)

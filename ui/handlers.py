@@ -63,6 +63,9 @@ class ChatHandlers:
                  ) -> None:
         self.rag, self.is_admin = rag, is_admin
         self.limiter = ClientLimiter(rag.settings.max_requests_per_client)
+        # Called with a session's turns (and its request) when an answer is complete; returns
+        # them as saved (ui.saved sets it on a page that keeps conversations).
+        self.on_answer: Callable[[list[Turn], gr.Request | None], list[Turn]] | None = None
         # The answer each session is producing; Stop and Clear flag it, and the stream obeys
         # between pieces, so the stream itself writes the last update (no race with a cancel).
         self._running: dict[str | None, _Run] = {}
@@ -80,7 +83,7 @@ class ChatHandlers:
         try:
             with self.limiter.slot(endpoints.client_of(request)):
                 yield from self._answer(question, history, top_k, llm or None,
-                                        (model or "").strip() or None, run)
+                                        (model or "").strip() or None, run, request)
         except TooManyRequests as exc:
             gr.Warning(str(exc))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -88,8 +91,18 @@ class ChatHandlers:
             if self._running.get(key) is run:
                 del self._running[key]
 
+    def _saved(self, turns: list[Turn], request: gr.Request | None) -> list[Turn]:
+        """``turns`` saved by ``on_answer``; a failed save is logged, the answer still shown."""
+        assert self.on_answer is not None
+        try:
+            return self.on_answer(turns, request)
+        except Exception:  # storage trouble must not lose the answer on screen
+            log.exception("saving the conversation failed")
+            return turns
+
     def _answer(self, question: str, history: list[Turn], top_k: float, llm: str | None,
-                model: str | None, run: _Run) -> Iterator[tuple[Any, ...]]:
+                model: str | None, run: _Run, request: gr.Request | None = None
+                ) -> Iterator[tuple[Any, ...]]:
         past, index, turn = session.history_of(history), len(history), Turn(question)
         yield "", [*history, turn], render.chat_messages([*history, turn]), gr.skip()
         try:
@@ -105,6 +118,8 @@ class ChatHandlers:
                     if isinstance(item, Answer):
                         turns = [*history, replace(turn, text=item.text, answer=item,
                                                    status="done")]
+                        if self.on_answer is not None:
+                            turns = self._saved(turns, request)
                         sources = panels.sources_html(item, index)
                         yield gr.skip(), turns, render.chat_messages(turns), sources
                         return

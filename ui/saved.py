@@ -3,7 +3,10 @@
 Each signed-in user (``request.username``; ``local`` on a page without accounts) sees only
 their own conversations: a dropdown to reopen one (answers with their citations), buttons for a
 new conversation and to delete the open one, and the chat's thumbs up/down (plus an optional
-comment) to rate an answer. A finished answer is saved as soon as it is complete.
+comment) to rate an answer. A finished answer is saved by the chat handler as soon as it is
+complete (``ChatHandlers.on_answer``), not by a follow-up event from the browser: a browser that
+never sends one (a closed tab, a stalled event chain) loses nothing. The follow-up event then
+only shows the conversation in the dropdown.
 """
 
 from __future__ import annotations
@@ -46,14 +49,18 @@ class SavedChats:
         return gr.update(choices=[(_label(c.title, c.updated, c.turns), c.id) for c in items],
                          value=value)
 
-    def record(self, turns: list[Turn], conversation: str, request: gr.Request | None = None
-               ) -> tuple[Any, Any, Any]:
-        """Save the finished answers not saved yet; returns (turns, conversation, dropdown)."""
+    def save(self, turns: list[Turn], request: gr.Request | None = None,
+             conversation: str = "") -> list[Turn]:
+        """The finished answers of ``turns`` not saved yet, saved (in a new conversation when
+        none is open); returns the turns marked with their positions. Called by the chat itself
+        when an answer is complete, so that saving never waits on the browser."""
         user, out = _user(request), list(turns)
         todo = [i for i, t in enumerate(out) if t.status == "done" and t.answer is not None
                 and t.saved is None]
         if not todo:
-            return gr.skip(), gr.skip(), gr.skip()
+            return out
+        conversation = conversation or next(
+            (t.conversation for t in reversed(out) if t.conversation), "")
         if not conversation:
             conversation = self.store.create(user, out[todo[0]].question)
         version = self.rag.version
@@ -61,8 +68,19 @@ class SavedChats:
             assert out[i].answer is not None
             position = self.store.add_turn(user, conversation, out[i].question, out[i].answer,
                                            version)
-            out[i] = replace(out[i], saved=position)
-        return out, conversation, self.choices(request, conversation)
+            out[i] = replace(out[i], saved=position, conversation=conversation)
+        return out
+
+    def record(self, turns: list[Turn], conversation: str, request: gr.Request | None = None
+               ) -> tuple[Any, Any, Any]:
+        """After each answer: save what is not saved yet (normally the chat already did) and
+        show the conversation in the dropdown; returns (turns, conversation, dropdown)."""
+        saved = self.save(turns, request, conversation)
+        current = next((t.conversation for t in reversed(saved) if t.conversation), "")
+        if not current:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (saved if saved != list(turns) else gr.skip()), current, self.choices(
+            request, current)
 
     def reopen(self, conversation: str | None, request: gr.Request | None = None
                ) -> tuple[Any, ...]:
@@ -71,8 +89,8 @@ class SavedChats:
             saved = self.store.turns(_user(request), conversation or "")
         except ConversationError as exc:
             raise gr.Error(str(exc)) from None
-        turns = [Turn(s.question, s.answer.text, s.answer, "done", saved=i)
-                 for i, s in enumerate(saved)]
+        turns = [Turn(s.question, s.answer.text, s.answer, "done", saved=i,
+                      conversation=conversation or "") for i, s in enumerate(saved)]
         sources = (panels.sources_html(turns[-1].answer, len(turns) - 1)
                    if turns and turns[-1].answer else panels.SOURCES_PLACEHOLDER)
         return turns, render.chat_messages(turns), sources, panels.DOC_PLACEHOLDER, conversation
@@ -93,6 +111,7 @@ class SavedChats:
         """A thumbs up/down on an answer in the chat; returns (status, cleared comment)."""
         index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
         turn = turns[index // 2] if 0 <= index // 2 < len(turns) else None
+        conversation = conversation or (turn.conversation if turn else "")
         if turn is None or turn.saved is None or not conversation:
             return "只能评价已完成的回答 · Only finished answers can be rated.", gr.skip()
         rating = 1 if like.liked is True or like.liked == "Like" else -1

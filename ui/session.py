@@ -28,6 +28,7 @@ class Turn:
     status: TurnStatus = "streaming"
     error: str = ""
     saved: int | None = None  # its position in the saved conversation, once saved
+    conversation: str = ""  # the saved conversation it belongs to, once saved
 
 
 @dataclass(frozen=True)

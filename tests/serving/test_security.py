@@ -168,3 +168,29 @@ def test_one_user_cannot_reach_another_users_conversation(tmp_path, seed_rag):
         page.reopen("../" + mine, SimpleNamespace(username="alice"))
     turns, *_ = page.reopen(mine, SimpleNamespace(username="alice"))
     assert turns[0].answer == store.turns("alice", mine)[0].answer == _answer()
+
+
+def test_the_chat_saves_a_finished_answer_without_the_browsers_follow_up(tmp_path, seed_rag):
+    """The chat handler saves the answer itself; the follow-up event only refreshes the list,
+    so a browser that never sends it (a closed tab, a stalled event chain) loses nothing."""
+    from ui.app import ChatHandlers
+    from ui.saved import SavedChats
+
+    store = ConversationStore(tmp_path / "c.sqlite")
+    page = SavedChats(seed_rag, store)
+    handlers = ChatHandlers(seed_rag)
+    handlers.on_answer = page.save
+    alice = SimpleNamespace(username="alice", session_hash="s1", client=None, headers={})
+    *_, last = handlers.chat("太阳纸业的董事长是谁？", [], 5, "extractive", "", alice)
+    turns = last[1]
+    [saved] = store.list("alice")
+    assert turns[-1].saved == 0 and turns[-1].conversation == saved.id
+    stored = store.turns("alice", saved.id)[0].answer
+    assert stored.text == turns[-1].answer.text and stored.citations == turns[-1].answer.citations
+    # a second question in the same session joins the same conversation
+    *_, last = handlers.chat("兖州区委书记是谁？", turns, 5, "extractive", "", alice)
+    assert [t.saved for t in last[1]] == [0, 1] and len(store.list("alice")) == 1
+    # the follow-up event saves nothing twice and shows the conversation
+    _, conversation, _ = page.record(last[1], "", alice)
+    assert conversation == saved.id and len(store.turns("alice", saved.id)) == 2
+    assert store.list("bob") == []
