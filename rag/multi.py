@@ -22,6 +22,7 @@ from rag.fusion import FUSIONS, fuse_scores, rrf_fuse
 from rag.keyword import bm25_idf
 from rag.live import Live
 from rag.pipeline import RAG
+from rag.retrieval import FUSED
 from rag.schema import Answer, Paragraph, Passage
 
 SEP = "/"  # base names never contain it (rag.bases.check_name)
@@ -127,7 +128,7 @@ class _Retriever:
         return [replace(results[kb][i], doc=qualify(kb, results[kb][i].doc), kb=kb, score=score,
                         rank=rank, channel_scores={
                             name: value for name, value in results[kb][i].channel_scores.items()
-                            if name != "fused"})
+                            if name != FUSED})
                 for rank, ((kb, i), score) in enumerate(fused[:top_k])]
 
 

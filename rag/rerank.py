@@ -10,7 +10,6 @@ passages (figures in eval/README.md).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -22,8 +21,6 @@ import numpy as np
 from rag.coverage import QuestionTerms, bigrams
 from rag.linear import LinearModel
 from rag.sentences import split_sentences
-
-log = logging.getLogger(__name__)
 
 RERANK_FILE = Path(__file__).with_name("rerank.json")
 CANDIDATES = 20  # fused passages the reranker reorders (more cost more, gained nothing)
@@ -61,12 +58,12 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
         sentences = split_sentences(low) or [low]
         sentence_cov = [terms.coverage(s) for s in sentences]
         pairs = [terms.coverage(a + b) for a, b in zip(sentences, sentences[1:], strict=False)]
-        words, pair_bigrams = terms.parts(low)
+        words, grams_covered = terms.parts(low)
         runs.set_seq1(low)
         run = runs.find_longest_match(0, len(low), 0, len(q)).size
         rows.append({
             "fused": f / top_fused, "inv_rank": 1.0 / (1 + rank), "keyword": k / top_keyword,
-            "words": words or 0.0, "bigrams": pair_bigrams or 0.0,
+            "words": words or 0.0, "bigrams": grams_covered or 0.0,
             "chars": terms.char_coverage(low),
             "sentence": max(sentence_cov), "pair": max(pairs, default=max(sentence_cov)),
             "sentence_chars": max(terms.char_coverage(s) for s in sentences),
@@ -96,8 +93,9 @@ class Reranker:
         logits = np.array([self.model.vector(r) for r in rows]) @ np.array(self.model.weights)
         shares = np.exp(logits - logits.max())
         shares /= shares.sum()
-        return sorted(((i, float(shares[i])) for i in range(len(rows))),
-                      key=lambda pair: (-pair[1], pair[0]))
+        # ordered by the logits: shares far below the best can underflow to equal zeros
+        order = sorted(range(len(rows)), key=lambda i: (-float(logits[i]), i))
+        return [(i, float(shares[i])) for i in order]
 
 
 @lru_cache(maxsize=4)

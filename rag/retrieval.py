@@ -6,7 +6,8 @@ BM25 scores of dense candidates where the store can give them; then one fusion f
 (``score`` or ``rrf``, see ``rag.fusion``), the first fused candidates reordered by the fitted
 reranker (``rag.rerank``) when there is one, and the chunks' paragraphs fetched in one batch.
 A reranked passage's ``score`` is the reranker's probability that it is the one holding the
-answer (a share of the candidates); its fused score stays in ``channel_scores["fused"]``.
+answer (a share of the candidates); its fused score stays in ``channel_scores[FUSED]``
+(``fused_score``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from rag.schema import Chunk, Paragraph, Passage
 from rag.stores.base import Key, Snapshot
 
 CANDIDATES = 50
+FUSED = "fused"  # the channel score that keeps a reranked passage's fused score
+
+
+def fused_score(passage: Passage) -> float:
+    """A passage's fused channel score, whether or not it was reranked (``score`` is then the
+    reranker's)."""
+    return passage.channel_scores.get(FUSED, passage.score)
 
 
 class Retriever:
@@ -73,7 +81,7 @@ class Retriever:
         if rerank and self.reranker is not None and self.terms is not None and len(fused) > 1:
             head = fused[:max(top_k, self.reranker.candidates)]
             chunks = self.snapshot.chunks([k for k, _ in head])
-            channels["fused"] = dict(head)
+            channels[FUSED] = dict(head)
             fused = [(head[i][0], share) for i, share in self.reranker.rank(self.features(
                 question, [chunks[k].text for k, _ in head], [s for _, s in head],
                 [keyword.get(k, 0.0) for k, _ in head]))]

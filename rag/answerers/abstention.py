@@ -21,12 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.linear import (  # noqa: F401  (re-exported: the fitting code imports them from here)
-    MAX_WRONG_ABSTENTIONS,
-    LinearModel,
-    choose_threshold,
-    fit_model,
-)
+from rag.linear import MAX_WRONG_ABSTENTIONS, LinearModel, fit_model
 
 log = logging.getLogger(__name__)
 

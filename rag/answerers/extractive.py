@@ -43,14 +43,11 @@ from rag.answers_analysis import (
 )
 from rag.language import not_found_message
 from rag.markers import inert
+from rag.retrieval import fused_score
 from rag.schema import Answer, Citation, Passage
 from rag.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
-
-
-def fused_score(passage: Passage) -> float:
-    return passage.channel_scores.get("fused", passage.score)
 
 # An introducing sentence shorter than this is followed by the next one (it rarely holds the
 # fact itself); answers are kept near one sentence so they stay short.

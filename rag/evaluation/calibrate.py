@@ -29,14 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rag.answerers.abstention import (
-    CALIBRATION_FILE,
-    MAX_WRONG_ABSTENTIONS,
-    RANKING_FILE,
-    Calibration,
-    choose_threshold,
-    fit_calibration,
-)
+from rag.answerers.abstention import CALIBRATION_FILE, RANKING_FILE, Calibration, fit_calibration
 from rag.answerers.base import Evidence
 from rag.answerers.extractive import ExtractiveAnswerer
 from rag.answerers.sentence_scoring import RANK_FEATURES, Scorer
@@ -44,6 +37,7 @@ from rag.answers_analysis import question_type
 from rag.evaluation import metrics as m
 from rag.evaluation.dataset import QAItem, load_qa
 from rag.evaluation.fit_rerank import RerankRows, fit_reranker, hit_at_1
+from rag.linear import MAX_WRONG_ABSTENTIONS, choose_threshold
 from rag.rerank import RERANK_FILE, Reranker
 
 if TYPE_CHECKING:
