@@ -31,7 +31,6 @@ from rag import keyword_batch
 from rag.keyword_batch import Batch, Term, term_key, tokenize_batch
 from rag.keyword_index import KeywordIndex, array_path
 from rag.keyword_postings import NpyAppender, write_postings
-from rag.segmenter import load_whole
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +190,7 @@ def build_keyword_index(directory: Path, segments: Sequence[Segment], *, process
     # costs time, and in a worker it would touch, and so copy, every page of the heap.
     gc.freeze()
     try:
-        load_whole()  # the dictionary in memory once, before forking: workers share its pages
+        keyword_batch.prepare()  # the dictionary in memory once, before forking: workers share it
         tokenize = functools.partial(tokenize_batch, build=uuid.uuid4().hex)
         if workers > 1:
             pool = multiprocessing.get_context("fork").Pool(workers)

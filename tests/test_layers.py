@@ -12,7 +12,8 @@ from conftest import ROOT
 # Stages in flow order; a module belongs to the first prefix that matches its name.
 STAGES: list[tuple[str, ...]] = [
     ("rag.errors", "rag.paths"),
-    ("rag.config", "rag.language", "rag.segmenter", "rag.segmenter_cache", "rag.tokens",
+    ("rag.config", "rag.language", "rag.segmenter", "rag.segmenter_cache", "rag.fast_cut",
+     "rag.tokens",
      "rag.linear"),
     ("rag.schema",),
     ("rag.readers", "rag.ocr", "rag.documents"),
