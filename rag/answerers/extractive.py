@@ -21,12 +21,15 @@ import numpy as np
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.sentence_scoring import (
+    AspectWeights,
     Scorer,
     SentenceSpan,
     anchor_term,
     bigrams_missing,
+    doc_title,
     is_cjk,
     keyword_strength,
+    next_sentence,
     other_document,
     sentence_features,
     squeeze,
@@ -169,18 +172,23 @@ class ExtractiveAnswerer(Answerer):
         for passage in evidence.passages:
             for idx in passage.paragraphs:
                 covering.setdefault((passage.doc, idx), []).append(passage)
-        out: list[SentenceSpan] = []
+        paragraphs = []
         for (doc, idx), passages in covering.items():
             para = evidence.paragraph(doc, idx)
             spans = [(a, b) for a, b in sentence_spans(para.text) if para.text[a:b].strip()]
-            texts = [para.text[a:b].strip() for a, b in spans]
+            paragraphs.append((doc, idx, passages, spans,
+                               [para.text[a:b].strip() for a, b in spans]))
+        aspect = AspectWeights(scorer, [t for *_, texts in paragraphs for t in texts])
+        out: list[SentenceSpan] = []
+        for doc, idx, passages, spans, texts in paragraphs:
             chunks = [(p, squeeze(p.text)) for p in passages]
             for i, (start, end) in enumerate(spans):
                 plain = squeeze(texts[i])
                 inside = [p for p, chunk in chunks if plain in chunk]
                 passage = min(inside or passages, key=lambda p: p.rank)
                 features = sentence_features(scorer, qtype, evidence.question, texts, i,
-                                             fused_score(passage) / top, passage.rank)
+                                             fused_score(passage) / top, passage.rank, aspect,
+                                             doc_title(doc))
                 features["in_chunk"] = float(bool(inside))
                 out.append(SentenceSpan(
                     doc, idx, start, end, texts[i], fused_score(passage), passage.rank,
@@ -214,7 +222,7 @@ class ExtractiveAnswerer(Answerer):
                 best = counted[0]
         best = trim_span(best, evidence, scorer, qtype)
         chosen = [best]
-        follow = self._next_sentence(best, evidence)
+        follow = next_sentence(best, evidence)
         # The sentence naming the subject is often followed by the one holding the fact.
         # A reason or a list usually runs on into the next sentence.
         wants_more = (qtype in (QType.REASON, QType.LIST) or len(best.text) < SHORT_SENTENCE
@@ -254,13 +262,6 @@ class ExtractiveAnswerer(Answerer):
         if len(best.text) + len(second.text) > SECOND_MAX_CHARS:
             return chosen
         return [best, second]
-
-    def _next_sentence(self, s: SentenceSpan, evidence: Evidence) -> SentenceSpan | None:
-        para = evidence.paragraph(s.doc, s.paragraph)
-        for start, end in sentence_spans(para.text):
-            if start >= s.end and para.text[start:end].strip():
-                return replace(s, start=start, end=end, text=para.text[start:end].strip())
-        return None
 
     def _compose(self, question: str, chosen: list[SentenceSpan], evidence: Evidence) -> Answer:
         numbers: dict[tuple[str, int], int] = {}

@@ -21,13 +21,16 @@ SAMPLE = Path(__file__).parent / "data" / "cmrc_report_sample"
 # With the passage reranker and 240-token chunks: hit@1 .834, hit@5 .970 with 874 characters in
 # the top 5, contains_gold .704 at 80.5 characters, citation precision .982, abstention correct
 # .783 and wrong .030; the hit@1 floor follows (.74 -> .80), the top 5 stays within the bar's
-# 1,000 characters.
+# 1,000 characters. With the sentence ranker's aspect features (what the question asks beyond
+# its document's title): contains_gold .817 at 71.2 characters, citation precision .975,
+# abstention correct .870 (20/23) and wrong .041; the contains_gold floor follows (.67 -> .78),
+# the correct-abstention floor goes to .78 (18/23).
 FLOORS = {
     ("retrieval", "hit@1"): 0.80,
     ("retrieval", "hit@5"): 0.94,
-    ("answer", "contains_gold"): 0.67,
+    ("answer", "contains_gold"): 0.78,
     ("citation", "precision"): 0.94,
-    ("abstention", "correct"): 0.73,  # 17/23
+    ("abstention", "correct"): 0.78,  # 18/23
 }
 CEILINGS = {
     ("retrieval", "top5_chars"): 1000.0,
