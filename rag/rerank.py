@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.coverage import QuestionTerms, bigrams
+from rag.coverage import AspectWeights, QuestionTerms, bigrams, doc_title
 from rag.linear import LinearModel
 from rag.sentences import split_sentences
 
@@ -39,12 +39,17 @@ FEATURES: tuple[str, ...] = (
     "sentence_pairs",  # the best sentence's share of the question's bigrams, unweighted
     "common_run",      # the longest run of the question found verbatim / question length
     "length",          # chunk length, up to MAX_TEXT
+    "title",           # the question's word and bigram coverage by the document's title
+    "aspect_chars",    # share of the question's characters the title lacks (AspectWeights)
+    "aspect_terms",    # ... of its words and bigrams the title lacks
 )
 
 
 def candidate_features(question: str, texts: Sequence[str], fused: Sequence[float],
-                       keyword: Sequence[float], terms: QuestionTerms) -> list[dict[str, float]]:
-    """One feature row per candidate text, in the order given (the fused order)."""
+                       keyword: Sequence[float], terms: QuestionTerms,
+                       docs: Sequence[str] | None = None) -> list[dict[str, float]]:
+    """One feature row per candidate text, in the order given (the fused order); ``docs``
+    names each candidate's document (its title is read from the name, ``doc_title``)."""
     q = question.lower()
     grams = bigrams(q)
     # the question is difflib's indexed side (b): indexed once, not once per candidate text
@@ -52,9 +57,13 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
     runs.set_seq2(q)
     top_fused = max(fused, default=0.0) or 1.0
     top_keyword = max(keyword, default=0.0) or 1.0
+    titles = [doc_title(d) for d in docs] if docs is not None else [""] * len(texts)
+    aspect = AspectWeights(terms, texts)
     rows = []
     for rank, (text, f, k) in enumerate(zip(texts, fused, keyword, strict=True)):
         low = text.lower()
+        title = titles[rank]
+        aspect_chars, aspect_terms = aspect.coverage(low, title)
         sentences = split_sentences(low) or [low]
         sentence_cov = [terms.coverage(s) for s in sentences]
         pairs = [terms.coverage(a + b) for a, b in zip(sentences, sentences[1:], strict=False)]
@@ -71,6 +80,8 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
                                if grams else 0.0),
             "common_run": run / max(len(q), 1),
             "length": min(len(text), MAX_TEXT) / MAX_TEXT,
+            "title": terms.coverage(title), "aspect_chars": aspect_chars,
+            "aspect_terms": aspect_terms,
         })
     return rows
 

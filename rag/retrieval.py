@@ -84,18 +84,19 @@ class Retriever:
             channels[FUSED] = dict(head)
             fused = [(head[i][0], share) for i, share in self.reranker.rank(self.features(
                 question, [chunks[k].text for k, _ in head], [s for _, s in head],
-                [keyword.get(k, 0.0) for k, _ in head]))]
+                [keyword.get(k, 0.0) for k, _ in head], [chunks[k].doc for k, _ in head]))]
         return self._passages(question, fused[:top_k], channels, chunks)
 
     def features(self, question: str, texts: list[str], fused: list[float],
-                 keyword: list[float]) -> list[dict[str, float]]:
+                 keyword: list[float], docs: list[str] | None = None
+                 ) -> list[dict[str, float]]:
         """The reranker's feature rows of fused candidates (texts, fused and keyword scores,
-        in fused order). Needs the snapshot's term statistics."""
+        documents, in fused order). Needs the snapshot's term statistics."""
         if self.terms is None:
             raise ValueError("reranking features need the snapshot's term statistics")
         self.terms.prefetch(set(tokenize(question)))  # one request for a remote store
         terms = QuestionTerms(question, self.terms.idf, self.terms.knows)
-        return candidate_features(question, texts, fused, keyword, terms)
+        return candidate_features(question, texts, fused, keyword, terms, docs)
 
     def _passages(self, question: str, ranked: list[tuple[Key, float]],
                   channels: dict[str, dict[Key, float]],

@@ -21,12 +21,10 @@ import numpy as np
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.sentence_scoring import (
-    AspectWeights,
     Scorer,
     SentenceSpan,
     anchor_term,
     bigrams_missing,
-    doc_title,
     is_cjk,
     keyword_strength,
     next_sentence,
@@ -44,6 +42,7 @@ from rag.answers_analysis import (
     type_evidence,
     unit_missing,
 )
+from rag.coverage import AspectWeights, doc_title
 from rag.language import not_found_message
 from rag.markers import inert
 from rag.retrieval import fused_score

@@ -5,11 +5,9 @@ Kept apart from ``extractive.py`` so the answerer reads as choose -> decide -> c
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
 
 from rag.answerers.base import Evidence
 from rag.answers_analysis import (
@@ -20,7 +18,7 @@ from rag.answers_analysis import (
     title_modifier,
     type_evidence,
 )
-from rag.coverage import QuestionTerms, bigrams
+from rag.coverage import AspectWeights, QuestionTerms, bigrams
 from rag.keyword import bigram_term, tokenize
 from rag.language import has_cjk
 from rag.sentences import clause_spans, sentence_spans
@@ -168,64 +166,6 @@ def occurs(term: str, evidence: Evidence) -> bool:
         return True
     grams = bigrams(term)
     return bool(grams) and all(evidence.in_corpus(bigram_term(g)) for g in grams)
-
-
-class AspectWeights:
-    """What the question asks *about* its subject, weighted for the answerer's candidates.
-
-    A question names a subject (an article's topic: 黄鳍紫鱼) and asks for an aspect of it
-    (颜色, 为食, 体长). The sentence that names the subject most fully (an article's opening
-    one) often lacks the aspect, and IDF favours it, the subject's name being the rarest part
-    of the question. So the question's content characters and terms are weighed here by how
-    few of the candidate sentences hold them (an IDF over the candidates), and a sentence is
-    scored on the units its document's title (``doc_title``) lacks: with no telling title
-    (a file named by a hash) that is every unit. Measured on the fit data, the sentence
-    ranker's top sentence held the answer for .689 -> .795 of the CMRC fit half's questions
-    and .500 -> .617 of ``qa_readers_fit``'s (not fitted on); the seed set's stayed .839.
-    """
-
-    def __init__(self, scorer: QuestionTerms, texts: Sequence[str]) -> None:
-        lowered = [t.lower() for t in texts]
-        n = len(lowered)
-
-        def weigh(units: Iterable[str]) -> dict[str, float]:
-            out = {}
-            for unit in units:
-                df = sum(unit in t for t in lowered)
-                if df:  # a unit no candidate holds separates none of them
-                    out[unit] = math.log((n + 1) / df)
-            return out
-
-        self._chars = weigh(scorer.chars)
-        self._terms = weigh(set(scorer.words) | set(scorer.bigrams))
-        self._by_subject: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
-
-    def coverage(self, text: str, subject: str) -> tuple[float, float]:
-        """(character share, term share) of the question's units that ``subject`` lacks, held
-        by ``text``."""
-        subject = subject.lower()
-        weights = self._by_subject.get(subject)
-        if weights is None:
-            weights = self._by_subject[subject] = (
-                {u: w for u, w in self._chars.items() if u not in subject},
-                {u: w for u, w in self._terms.items() if u not in subject})
-        text = text.lower()
-        return _share(weights[0], text), _share(weights[1], text)
-
-
-def _share(weights: dict[str, float], text: str) -> float:
-    total = sum(weights.values())
-    return sum(w for u, w in weights.items() if u in text) / total if total > 0 else 0.0
-
-
-_NUMBERED = re.compile(r"^\d+[_.-]+")
-
-
-def doc_title(doc: str) -> str:
-    """A document's title as its name gives it: the file name without folder, extension or a
-    leading number (``0003_乍都节公园.txt`` -> 乍都节公园)."""
-    stem = PurePosixPath(doc.replace("\\", "/")).stem
-    return _NUMBERED.sub("", stem)
 
 
 RANK_FEATURES = ("coverage", "word_coverage", "bigram_coverage", "char_coverage", "passage",

@@ -46,7 +46,8 @@ class RerankRows:
                 continue
             self.rows += retriever.features(
                 question, [p.text for p in passages], [p.score for p in passages],
-                [p.channel_scores.get("keyword", 0.0) for p in passages])
+                [p.channel_scores.get("keyword", 0.0) for p in passages],
+                [p.doc for p in passages])
             self.labels += labels
             self.groups += [self._questions] * len(passages)
             self.sources += [source] * len(passages)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from rag.answerers.base import Evidence
-from rag.answerers.sentence_scoring import AspectWeights, Scorer, doc_title
+from rag.answerers.sentence_scoring import Scorer
+from rag.coverage import AspectWeights, doc_title
 
 ARTICLE = (
     "蓝鳍花鱼，又称花鳍鲷，俗名红尾，为辐鳍鱼纲鲈形目笛鲷科的其中一个种。"
