@@ -50,6 +50,25 @@ def test_features_favour_the_text_answering_in_one_sentence():
     assert all(0.0 <= v <= 1.0 for r in rows for v in r.values())
 
 
+def test_title_features_read_the_candidates_document_names():
+    question = "蓝鳍花鱼以什么为食？"
+    texts = ["蓝鳍花鱼栖息在较深的水域，以小型鱼类为食。", "蓝鳍花鱼为鲈形目笛鲷科的一种。",
+             "黄鳍紫鱼以甲壳类为食。"]
+    docs = ["0007_蓝鳍花鱼.txt", "0007_蓝鳍花鱼.txt", "0009_黄鳍紫鱼.txt"]
+    rows = candidate_features(question, texts, [1.0, 0.9, 0.8], [1.0, 0.9, 0.8],
+                              _terms(question), docs)
+    food, kind, other = rows
+    assert food["title"] == kind["title"] > other["title"]
+    # what the question asks beyond the title: 为食 is in the first text, not the second
+    assert food["aspect_chars"] > kind["aspect_chars"]
+    assert food["aspect_terms"] > kind["aspect_terms"]
+    # without document names nothing is a title and every unit counts
+    untitled = candidate_features(question, texts, [1.0, 0.9, 0.8], [1.0, 0.9, 0.8],
+                                  _terms(question))
+    assert all(r["title"] == 0.0 for r in untitled)
+    assert untitled[1]["aspect_chars"] > kind["aspect_chars"]
+
+
 def test_features_of_no_candidates_and_of_a_question_without_chinese():
     assert candidate_features(QUESTION, [], [], [], _terms()) == []
     rows = candidate_features("what is GDP?", ["GDP grew."], [0.0], [0.0], _terms("what is GDP?"))
