@@ -11,7 +11,8 @@ Each ``--set QA_FILE INDEX_DIR CORPUS_DIR`` is asked through ``RAG.retrieve`` ex
 the answerer's sentence ranker and its abstention decision: the answerer's signals for every
 question, labelled answerable or not, fit the logistic regression and its threshold (at most
 5% wrong abstentions over the answerable questions of each fit set). ``--only rerank`` or
-``--only answerer`` fits one part and leaves the other's files as they are. A file named
+``--only answerer`` fits one part and leaves the other's files as they are; ``--only ranker``
+fits the sentence ranker alone and keeps the abstention model of ``--out``. A file named
 ``report*.jsonl`` is refused: the report half is never fitted on.
 ``--dry-run`` prints the figures without writing.
 """
@@ -29,7 +30,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rag.answerers.abstention import CALIBRATION_FILE, RANKING_FILE, Calibration, fit_calibration
+from rag.answerers.abstention import (
+    CALIBRATION_FILE,
+    RANKING_FILE,
+    Calibration,
+    fit_calibration,
+    load_calibration,
+)
 from rag.answerers.base import Evidence
 from rag.answerers.extractive import ExtractiveAnswerer
 from rag.answerers.sentence_scoring import RANK_FEATURES, Scorer
@@ -198,9 +205,10 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=3, action="append", required=True,
                         metavar=("QA_FILE", "INDEX_DIR", "CORPUS_DIR"))
-    parser.add_argument("--only", choices=("rerank", "answerer"), default=None,
-                        help="fit only the passage reranker, or only the answerer's sentence "
-                        "ranker and abstention (on passages as RAG_RERANK retrieves them)")
+    parser.add_argument("--only", choices=("rerank", "answerer", "ranker"), default=None,
+                        help="fit only the passage reranker; or only the answerer's sentence "
+                        "ranker and abstention (on passages as RAG_RERANK retrieves them); or "
+                        "only the sentence ranker, keeping the abstention model")
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--ranking-out", default=str(RANKING_FILE))
     parser.add_argument("--rerank-out", default=str(RERANK_FILE))
@@ -225,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus), top_k=args.top_k)
         sets.append((rag, load_qa(qa_file), qa_file))
     written: list[tuple[str, str]] = []
-    if args.only != "answerer":
+    if args.only not in ("answerer", "ranker"):
         reranker = fit_reranker_on(sets, args.l2, command)
         written.append((args.rerank_out, reranker.model.to_json()))
         for rag, _, _ in sets:
@@ -233,11 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only != "rerank":
         cases = [c for rag, items, source in sets for c in collect(rag, items, source, args.top_k)]
         ranker, calibration = calibrate(cases, l2=args.l2, command=command)
+        if args.only == "ranker":
+            calibration = load_calibration(args.out)
         answerer = ExtractiveAnswerer(calibration, ranker)
         for source in sorted({c.source for c in cases}):
             print(source, score_cases(answerer, [c for c in cases if c.source == source]))
         print("all", score_cases(answerer, cases))
-        written += [(args.out, calibration.to_json()), (args.ranking_out, ranker.to_json())]
+        if args.only != "ranker":
+            written.append((args.out, calibration.to_json()))
+        written.append((args.ranking_out, ranker.to_json()))
     for path, text in written:
         print(text)
         if not args.dry_run:
