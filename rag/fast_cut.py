@@ -34,15 +34,11 @@ class Cutter:
         load_whole()  # a plain dict of the whole dictionary (not the word-by-word view)
         tokenizer = module.dt
         tokenizer.check_initialized()
-        freq = tokenizer.FREQ
-        if not isinstance(freq, dict):
-            freq = dict(freq.items())
         logtotal = math.log(tokenizer.total)
-        self._freq = freq
         # log(freq) - log(total) of every word (jieba recomputes it at every use); None for a
         # prefix of words that is no word itself (frequency 0 in jieba's table)
         self._table: dict[str, float | None] = {
-            w: math.log(f) - logtotal if f else None for w, f in freq.items()}
+            w: math.log(f) - logtotal if f else None for w, f in tokenizer.FREQ.items()}
         self._single = math.log(1) - logtotal  # a character that is no word of its own
         self._re_han = module.re_han_default
         self._re_skip = module.re_skip_default
@@ -100,7 +96,6 @@ class Cutter:
         """jieba's ``__cut_DAG``: the best path's words, runs of single characters given to the
         HMM when the run is no dictionary word."""
         ends = self._ends(block)
-        freq = self._freq
         n = len(block)
         x = 0
         buf = ""
@@ -110,17 +105,17 @@ class Cutter:
                 buf += block[x]
             else:
                 if buf:
-                    self._flush(buf, freq, out)
+                    self._flush(buf, out)
                     buf = ""
                 out.append(block[x:y])
             x = y
         if buf:
-            self._flush(buf, freq, out)
+            self._flush(buf, out)
 
-    def _flush(self, buf: str, freq: dict[str, int], out: list[str]) -> None:
+    def _flush(self, buf: str, out: list[str]) -> None:
         if len(buf) == 1:
             out.append(buf)
-        elif not freq.get(buf):
+        elif self._table.get(buf) is None:  # no dictionary word (jieba: not FREQ.get(buf))
             out.extend(self._hmm(buf))
         else:
             out.extend(buf)

@@ -170,12 +170,13 @@ _state = threading.local()  # this thread's _Vocabulary
 _cutter: Cutter | None = None  # the build's word cutter (read-only once made)
 
 
-def prepare() -> None:
-    """Make the word cutter now (jieba's whole dictionary and its table of scores, ~0.2 s):
-    before forking tokenising processes, which then share its memory pages."""
+def prepare() -> Cutter:
+    """The build's word cutter, made now if it is not yet (jieba's whole dictionary and its
+    table of scores, ~0.2 s): before forking tokenising processes, which then share its pages."""
     global _cutter
     if _cutter is None:
         _cutter = Cutter()
+    return _cutter
 
 
 def forget() -> None:
@@ -200,10 +201,7 @@ def tokenize_batch(texts: Sequence[str], build: str = "") -> Batch:
     vocabulary = _vocabulary(build)
     first = vocabulary.size
     n = len(texts)
-    if _cutter is None:
-        prepare()
-    assert _cutter is not None
-    lcut = _cutter.lcut
+    lcut = prepare().lcut
     tokens: list[int] = []
     per_chunk = np.empty(n, dtype=np.int64)
     for i, text in enumerate(texts):

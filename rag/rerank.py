@@ -47,7 +47,7 @@ FEATURES: tuple[str, ...] = (
 
 def candidate_features(question: str, texts: Sequence[str], fused: Sequence[float],
                        keyword: Sequence[float], terms: QuestionTerms,
-                       docs: Sequence[str] | None = None) -> list[dict[str, float]]:
+                       docs: Sequence[str]) -> list[dict[str, float]]:
     """One feature row per candidate text, in the order given (the fused order); ``docs``
     names each candidate's document (its title is read from the name, ``doc_title``)."""
     q = question.lower()
@@ -57,12 +57,12 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
     runs.set_seq2(q)
     top_fused = max(fused, default=0.0) or 1.0
     top_keyword = max(keyword, default=0.0) or 1.0
-    titles = [doc_title(d) for d in docs] if docs is not None else [""] * len(texts)
+    titles = [doc_title(d) for d in docs]
+    title_coverage = {t: terms.coverage(t) for t in set(titles)}
     aspect = AspectWeights(terms, texts)
     rows = []
-    for rank, (text, f, k) in enumerate(zip(texts, fused, keyword, strict=True)):
+    for rank, (text, f, k, title) in enumerate(zip(texts, fused, keyword, titles, strict=True)):
         low = text.lower()
-        title = titles[rank]
         aspect_chars, aspect_terms = aspect.coverage(low, title)
         sentences = split_sentences(low) or [low]
         sentence_cov = [terms.coverage(s) for s in sentences]
@@ -80,7 +80,7 @@ def candidate_features(question: str, texts: Sequence[str], fused: Sequence[floa
                                if grams else 0.0),
             "common_run": run / max(len(q), 1),
             "length": min(len(text), MAX_TEXT) / MAX_TEXT,
-            "title": terms.coverage(title), "aspect_chars": aspect_chars,
+            "title": title_coverage[title], "aspect_chars": aspect_chars,
             "aspect_terms": aspect_terms,
         })
     return rows

@@ -88,8 +88,7 @@ class Retriever:
         return self._passages(question, fused[:top_k], channels, chunks)
 
     def features(self, question: str, texts: list[str], fused: list[float],
-                 keyword: list[float], docs: list[str] | None = None
-                 ) -> list[dict[str, float]]:
+                 keyword: list[float], docs: list[str]) -> list[dict[str, float]]:
         """The reranker's feature rows of fused candidates (texts, fused and keyword scores,
         documents, in fused order). Needs the snapshot's term statistics."""
         if self.terms is None:

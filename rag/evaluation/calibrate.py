@@ -163,27 +163,33 @@ def ranking_rows(answerer: ExtractiveAnswerer, cases: Sequence[Case]
     return rows, labels, groups
 
 
-def calibrate(cases: Sequence[Case], *, l2: float = 1.0,
-              max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = ""
-              ) -> tuple[Calibration, Calibration]:
-    """(sentence ranker, abstention model), fitted in that order on ``cases``."""
-    sources = sorted({c.source for c in cases})
-    command = command or "python -m rag.evaluation.calibrate " + " ".join(
-        f"--set {s}" for s in sources)
+def _command(cases: Sequence[Case], command: str) -> str:
+    return command or "python -m rag.evaluation.calibrate " + " ".join(
+        f"--set {s}" for s in sorted({c.source for c in cases}))
+
+
+def fit_ranker(cases: Sequence[Case], *, l2: float = 1.0, command: str = "") -> Calibration:
+    """The sentence ranker fitted on ``cases``."""
     rows, labels, groups = ranking_rows(ExtractiveAnswerer(), cases)
     weights = balance([cases[g].source for g in groups], groups)
-    ranker = fit_calibration(rows, labels, features=RANK_FEATURES, l2=l2, groups=groups,
-                             weights=weights, fitted_on={
-        "sets": sources, "rows": len(rows), "positive": sum(labels), "l2": l2,
-        "command": command})
+    return fit_calibration(rows, labels, features=RANK_FEATURES, l2=l2, groups=groups,
+                           weights=weights, fitted_on={
+        "sets": sorted({c.source for c in cases}), "rows": len(rows), "positive": sum(labels),
+        "l2": l2, "command": _command(cases, command)})
+
+
+def fit_abstention(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
+                   max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = "") -> Calibration:
+    """The abstention model fitted on ``cases``, over the sentences ``ranker`` chooses."""
     rows, labels, row_sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
     abstention = fit_calibration(rows, labels, l2=l2, max_wrong=max_wrong,
                                  weights=balance(row_sources), fitted_on={
-        "sets": sources, "rows": len(rows), "answerable": sum(labels),
-        "max_wrong_abstentions": f"{max_wrong} on each set", "l2": l2, "command": command})
+        "sets": sorted({c.source for c in cases}), "rows": len(rows), "answerable": sum(labels),
+        "max_wrong_abstentions": f"{max_wrong} on each set", "l2": l2,
+        "command": _command(cases, command)})
     threshold = per_set_threshold(abstention, rows, labels, row_sources, max_wrong)
     # Rounded down: a threshold rounded up could add an abstention the fit did not allow.
-    return ranker, replace(abstention, threshold=math.floor(threshold * 1e6) / 1e6)
+    return replace(abstention, threshold=math.floor(threshold * 1e6) / 1e6)
 
 
 def fit_reranker_on(sets: Sequence[tuple[RAG, list[QAItem], str]], l2: float, command: str
@@ -240,9 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rag._live().retriever.reranker = reranker
     if args.only != "rerank":
         cases = [c for rag, items, source in sets for c in collect(rag, items, source, args.top_k)]
-        ranker, calibration = calibrate(cases, l2=args.l2, command=command)
-        if args.only == "ranker":
-            calibration = load_calibration(args.out)
+        ranker = fit_ranker(cases, l2=args.l2, command=command)
+        calibration = (load_calibration(args.out) if args.only == "ranker" else
+                       fit_abstention(cases, ranker, l2=args.l2, command=command))
         answerer = ExtractiveAnswerer(calibration, ranker)
         for source in sorted({c.source for c in cases}):
             print(source, score_cases(answerer, [c for c in cases if c.source == source]))

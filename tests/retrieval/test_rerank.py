@@ -24,6 +24,7 @@ QUESTION = "兖州区计划培育多少个千亿级产业？"
 ON_POINT = "会议提出。兖州区计划培育两个千亿级产业集群。其他内容。"
 SCATTERED = "兖州区召开会议。计划明年完成。培育新动能。千亿级的目标。"
 UNRELATED = "济宁市举办运动会，天气晴朗。"
+DOCS = ["a.txt", "b.txt", "c.txt"]  # titles that share nothing with the question
 
 
 def _terms(question: str = QUESTION) -> QuestionTerms:
@@ -38,7 +39,7 @@ def _model(weights: dict[str, float]) -> LinearModel:
 
 def test_features_favour_the_text_answering_in_one_sentence():
     rows = candidate_features(QUESTION, [SCATTERED, ON_POINT, UNRELATED], [1.0, 0.9, 0.2],
-                              [5.0, 4.0, 1.0], _terms())
+                              [5.0, 4.0, 1.0], _terms(), DOCS)
     scattered, on_point, unrelated = rows
     assert set(on_point) == set(FEATURES)
     assert on_point["sentence"] > scattered["sentence"] > unrelated["sentence"]
@@ -62,22 +63,23 @@ def test_title_features_read_the_candidates_document_names():
     # what the question asks beyond the title: 为食 is in the first text, not the second
     assert food["aspect_chars"] > kind["aspect_chars"]
     assert food["aspect_terms"] > kind["aspect_terms"]
-    # without document names nothing is a title and every unit counts
+    # documents named by hashes have no telling title: every unit counts
     untitled = candidate_features(question, texts, [1.0, 0.9, 0.8], [1.0, 0.9, 0.8],
-                                  _terms(question))
+                                  _terms(question), ["000_714dc78de03cf996.txt"] * 3)
     assert all(r["title"] == 0.0 for r in untitled)
     assert untitled[1]["aspect_chars"] > kind["aspect_chars"]
 
 
 def test_features_of_no_candidates_and_of_a_question_without_chinese():
-    assert candidate_features(QUESTION, [], [], [], _terms()) == []
-    rows = candidate_features("what is GDP?", ["GDP grew."], [0.0], [0.0], _terms("what is GDP?"))
+    assert candidate_features(QUESTION, [], [], [], _terms(), []) == []
+    rows = candidate_features("what is GDP?", ["GDP grew."], [0.0], [0.0], _terms("what is GDP?"),
+                              ["report.txt"])
     assert rows[0]["fused"] == 0.0 and rows[0]["sentence_pairs"] == 0.0
 
 
 def test_rank_gives_shares_of_the_candidates():
     rows = candidate_features(QUESTION, [SCATTERED, ON_POINT, UNRELATED], [1.0, 0.9, 0.2],
-                              [5.0, 4.0, 1.0], _terms())
+                              [5.0, 4.0, 1.0], _terms(), DOCS)
     ranked = Reranker(_model({"sentence": 1.0})).rank(rows)
     assert [i for i, _ in ranked] == [1, 0, 2]
     assert sum(share for _, share in ranked) == pytest.approx(1.0)
@@ -86,7 +88,7 @@ def test_rank_gives_shares_of_the_candidates():
 
 def test_order_follows_the_model_and_keeps_fused_order_on_ties():
     rows = candidate_features(QUESTION, [SCATTERED, ON_POINT, UNRELATED], [1.0, 0.9, 0.2],
-                              [5.0, 4.0, 1.0], _terms())
+                              [5.0, 4.0, 1.0], _terms(), DOCS)
     assert Reranker(_model({"sentence": 1.0})).order(rows) == [1, 0, 2]
     assert Reranker(_model({"length": 0.0})).order(rows) == [0, 1, 2]
     assert Reranker(_model({"sentence": 1.0})).order([]) == []
@@ -119,7 +121,7 @@ def test_fit_learns_to_put_the_answering_passage_first():
     texts = [SCATTERED, ON_POINT, UNRELATED]
     for n in range(12):  # the answering text sits second in fused order every time
         data.rows += candidate_features(QUESTION, texts, [1.0, 0.9 - n / 100, 0.2],
-                                        [5.0, 4.0, 1.0], _terms())
+                                        [5.0, 4.0, 1.0], _terms(), DOCS)
         data.labels += [False, True, False]
         data.groups += [n] * 3
         data.sources += ["fit"] * 3
