@@ -184,7 +184,9 @@ def _near(text: str, name: str, titles: list[str], span: int = 3) -> bool:
 
 # -- units and counts: "多少亿元" wants a number followed by 亿元, "哪三个" a count of 3 --------
 
-_UNIT_Q = re.compile(r"(?:多少|几)([个家项年月日天次位条种名所倍级岁吨元亿万千百米人户]{1,2})")
+# 哪几个 asks which ones (a list), not how many: no unit is asked for.
+_UNITS = "个家项年月日天次位条种名所倍级岁吨元亿万千百米人户"
+_UNIT_Q = re.compile(rf"(?:多少|(?<!哪)几)([{_UNITS}]{{1,2}})")
 _AGE_Q = re.compile(r"多大年[龄纪]|多少岁|几岁|年龄")
 _COUNT_Q = re.compile(r"[哪这]([一二两三四五六七八九十]|\d+)([个种项家类大条位名点])")
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,

@@ -12,8 +12,11 @@ the answerer's sentence ranker and its abstention decision: the answerer's signa
 question, labelled answerable or not, fit the logistic regression and its threshold (at most
 5% wrong abstentions over the answerable questions of each fit set). ``--only rerank`` or
 ``--only answerer`` fits one part and leaves the other's files as they are; ``--only ranker``
-fits the sentence ranker alone and keeps the abstention model of ``--out``. A file named
-``report*.jsonl`` is refused: the report half is never fitted on.
+fits the sentence ranker alone and keeps the abstention model of ``--out``; ``--only
+abstention`` fits the abstention model alone, over the sentences the shipped ranker
+(``--ranking-out``) chooses, so the two can be fitted on different sets. A file named
+``report*.jsonl`` (a report half) or ``qa_readers.jsonl`` is refused: report data is never
+fitted on.
 ``--dry-run`` prints the figures without writing.
 """
 
@@ -51,6 +54,9 @@ if TYPE_CHECKING:
     from rag.pipeline import RAG
 
 log = logging.getLogger(__name__)
+
+# The frozen sets that are only reported on (besides any report half, ``report*.jsonl``).
+REPORT_SETS = ("qa_readers.jsonl",)
 
 
 class Case(NamedTuple):
@@ -211,10 +217,12 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=3, action="append", required=True,
                         metavar=("QA_FILE", "INDEX_DIR", "CORPUS_DIR"))
-    parser.add_argument("--only", choices=("rerank", "answerer", "ranker"), default=None,
+    parser.add_argument("--only", choices=("rerank", "answerer", "ranker", "abstention"),
+                        default=None,
                         help="fit only the passage reranker; or only the answerer's sentence "
                         "ranker and abstention (on passages as RAG_RERANK retrieves them); or "
-                        "only the sentence ranker, keeping the abstention model")
+                        "only the sentence ranker, keeping the abstention model; or only the "
+                        "abstention model, keeping the sentence ranker")
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--ranking-out", default=str(RANKING_FILE))
     parser.add_argument("--rerank-out", default=str(RERANK_FILE))
@@ -233,20 +241,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         [f"--set {' '.join(t)}" for t in args.set] + ([f"--only {args.only}"] if args.only else []))
     sets: list[tuple[RAG, list[QAItem], str]] = []
     for qa_file, index, corpus in args.set:
-        if Path(qa_file).name.startswith("report"):
+        if Path(qa_file).name.startswith("report") or Path(qa_file).name in REPORT_SETS:
             print(f"error: {qa_file} is a report set; fit only on fit data", file=sys.stderr)
             return 2
         rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus), top_k=args.top_k)
         sets.append((rag, load_qa(qa_file), qa_file))
     written: list[tuple[str, str]] = []
-    if args.only not in ("answerer", "ranker"):
+    if args.only not in ("answerer", "ranker", "abstention"):
         reranker = fit_reranker_on(sets, args.l2, command)
         written.append((args.rerank_out, reranker.model.to_json()))
         for rag, _, _ in sets:
             rag._live().retriever.reranker = reranker
     if args.only != "rerank":
         cases = [c for rag, items, source in sets for c in collect(rag, items, source, args.top_k)]
-        ranker = fit_ranker(cases, l2=args.l2, command=command)
+        ranker = (load_calibration(args.ranking_out) if args.only == "abstention" else
+                  fit_ranker(cases, l2=args.l2, command=command))
         calibration = (load_calibration(args.out) if args.only == "ranker" else
                        fit_abstention(cases, ranker, l2=args.l2, command=command))
         answerer = ExtractiveAnswerer(calibration, ranker)
@@ -255,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("all", score_cases(answerer, cases))
         if args.only != "ranker":
             written.append((args.out, calibration.to_json()))
-        written.append((args.ranking_out, ranker.to_json()))
+        if args.only != "abstention":
+            written.append((args.ranking_out, ranker.to_json()))
     for path, text in written:
         print(text)
         if not args.dry_run:

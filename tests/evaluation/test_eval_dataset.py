@@ -240,3 +240,38 @@ def test_readers_rows_follow_the_seed_rules(row, seed_texts):
     test_seed_row_schema(row)
     if row["answerable"]:
         test_seed_answers_and_evidence_occur_in_their_documents(row, seed_texts)
+
+
+# -- the seed set reworded (eval/qa_seeds_reworded.jsonl: fit data in readers' words) -----------
+
+REWORDED_PATH = ROOT / "eval" / "qa_seeds_reworded.jsonl"
+REWORDED_ROWS = [json.loads(line)
+                 for line in REWORDED_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+SEED_BY_ID = {r["id"]: r for r in RAW_ROWS}
+
+
+def test_reworded_set_loads_and_has_both_kinds_of_question():
+    items = load_qa(REWORDED_PATH)
+    assert len(items) == len(REWORDED_ROWS) >= 60
+    assert sum(not i.answerable for i in items) >= 10
+    assert sum(i.answerable for i in items) >= 50
+
+
+@pytest.mark.parametrize("row", REWORDED_ROWS, ids=[r.get("id", "?") for r in REWORDED_ROWS])
+def test_reworded_rows_follow_the_seed_rules(row, seed_texts):
+    test_seed_row_schema(row)
+    if row["answerable"]:
+        test_seed_answers_and_evidence_occur_in_their_documents(row, seed_texts)
+
+
+@pytest.mark.parametrize("row", [r for r in REWORDED_ROWS if r["answerable"]],
+                         ids=[r["id"] for r in REWORDED_ROWS if r["answerable"]])
+def test_reworded_rows_ask_a_seed_question_in_other_words(row):
+    """An answerable row keeps its seed question's answers, evidence and type (rNN <- qNN) and
+    words the question differently: it is not the seed question, nor one of its halves."""
+    seed = SEED_BY_ID["q" + row["id"][1:]]
+    for key in ("answers", "evidence", "doc", "type", "answerable"):
+        assert row[key] == seed[key], key
+    original, reworded = squeeze(seed["question"]), squeeze(row["question"])
+    assert reworded != original
+    assert reworded[:-1] not in original and original[:-1] not in reworded
