@@ -10,8 +10,9 @@ from conftest import SEEDS
 from rag.pipeline import RAG
 
 OLD_QUESTION = "兖州区委书记是谁？"
-NEW_QUESTION = "兖州区新建的氢能产业园叫什么名字？"
-NEW_FACT = "兖州区新建的氢能产业园名为泰山氢谷产业园，2025年投入运营。\n"
+# About something the seeds never mention: the old index abstains, the new one answers.
+NEW_QUESTION = "青岛港新开的邮轮码头叫什么名字？"
+NEW_FACT = "青岛港新开的邮轮码头名为蓝海邮轮港，2025年投入运营。\n"
 
 
 def _rss_kb() -> int:
@@ -52,8 +53,8 @@ def test_answers_come_from_old_or_new_index_during_reindex(tmp_path):
         if question == OLD_QUESTION:
             assert "王庆" in answer.text
         else:  # either the old index (abstains) or the new one (answers), never a mix
-            assert answer.abstained or "泰山氢谷产业园" in answer.text
-    assert "泰山氢谷产业园" in rag.ask(NEW_QUESTION).text
+            assert answer.abstained or "蓝海邮轮港" in answer.text
+    assert "蓝海邮轮港" in rag.ask(NEW_QUESTION).text
 
 
 def test_soak_memory_stays_flat(seed_rag):

@@ -56,6 +56,15 @@ def test_abstains_when_documents_do_not_say(seed_rag, question):
     assert not answer.citations and answer.related  # closest passages offered, not as sources
 
 
+@pytest.mark.parametrize("question", ["青岛港新开的邮轮码头叫什么名字？", "莎士比亚写过哪些悲剧？"])
+def test_abstains_when_no_word_of_the_question_occurs(seed_rag, question):
+    """Only 什么 / 哪些 are shared with the passages: the model is not asked, whatever it
+    would say (a question nothing like its fit data)."""
+    answer = seed_rag.ask(question)
+    assert answer.abstained and not answer.citations
+    assert answer.notice == "abstained: no word of the question occurs in the passages"
+
+
 def test_abstention_speaks_the_question_language(seed_rag):
     answer = seed_rag.ask("What was Yanzhou's GDP in 2024?")
     assert answer.abstained and answer.text.startswith("Sorry")

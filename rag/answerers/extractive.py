@@ -78,10 +78,11 @@ class Analysis:
 
     @property
     def disjoint(self) -> bool:
-        """Nothing of the question occurs in the passages (an English question over Chinese
-        text): there is nothing to weigh, so the calibrated model is not asked (nor fitted)."""
-        return not any(self.signals.get(k) for k in ("coverage", "char_coverage",
-                                                      "para_coverage"))
+        """No character (an English question over Chinese text) or no word (only 什么, 哪些) of
+        the question occurs in the passages: the calibrated model is not asked (nor fitted)."""
+        return any(not any(self.signals.get(k) for k in group) for group in (
+            ("coverage", "char_coverage", "para_coverage"),
+            ("coverage", "para_coverage", "keyword_strength")))
 
 
 class ExtractiveAnswerer(Answerer):
@@ -143,8 +144,9 @@ class ExtractiveAnswerer(Answerer):
             "para_coverage": scorer.coverage(
                 evidence.paragraph(best.doc, best.paragraph).text),
             "keyword_strength": keyword_strength(evidence, keyword[0] if keyword else 0.0),
-            "margin": (keyword[0] - keyword[1]) / keyword[0]
-            if len(keyword) > 1 and keyword[0] > 0 else 1.0,
+            # no keyword match is no margin (it read 1.0, the most certain, before)
+            "margin": 0.0 if not keyword or keyword[0] <= 0 else
+            (keyword[0] - keyword[1]) / keyword[0] if len(keyword) > 1 else 1.0,
             "type_missing": float(typed and not satisfies_type(qtype, question, text)),
             # Only who/how-many questions expect a typed answer; for them a name or number that
             # is merely present (not next to the question's words) is weak evidence.
