@@ -221,44 +221,37 @@ def test_read_squad_tells_squad_from_other_files(tmp_path):
         read_squad(other)
 
 
-# -- the readers' seed set (eval/qa_readers.jsonl: questions written first, frozen) -------------
+# -- the readers' seed sets: eval/qa_readers.jsonl (questions written first, frozen, report) and
+# eval/qa_seeds_reworded.jsonl (the seed set in readers' words, fit) ----------------------------
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
 
 READERS_PATH = ROOT / "eval" / "qa_readers.jsonl"
-READER_ROWS = [json.loads(line) for line in READERS_PATH.read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-
-
-def test_readers_set_loads_and_has_both_kinds_of_question():
-    items = load_qa(READERS_PATH)
-    assert len(items) == len(READER_ROWS) >= 50
-    assert sum(not i.answerable for i in items) >= 8
-    assert sum(i.answerable for i in items) >= 40
-
-
-@pytest.mark.parametrize("row", READER_ROWS, ids=[r.get("id", "?") for r in READER_ROWS])
-def test_readers_rows_follow_the_seed_rules(row, seed_texts):
-    test_seed_row_schema(row)
-    if row["answerable"]:
-        test_seed_answers_and_evidence_occur_in_their_documents(row, seed_texts)
-
-
-# -- the seed set reworded (eval/qa_seeds_reworded.jsonl: fit data in readers' words) -----------
-
+# the seed set reworded (fit data in readers' words): rNN asks qNN again
 REWORDED_PATH = ROOT / "eval" / "qa_seeds_reworded.jsonl"
-REWORDED_ROWS = [json.loads(line)
-                 for line in REWORDED_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+READER_ROWS, REWORDED_ROWS = _rows(READERS_PATH), _rows(REWORDED_PATH)
 SEED_BY_ID = {r["id"]: r for r in RAW_ROWS}
+# set -> (rows, at least this many questions, unanswerable, answerable)
+OVER_THE_SEEDS = {READERS_PATH: (READER_ROWS, 50, 8, 40),
+                  REWORDED_PATH: (REWORDED_ROWS, 60, 10, 50)}
 
 
-def test_reworded_set_loads_and_has_both_kinds_of_question():
-    items = load_qa(REWORDED_PATH)
-    assert len(items) == len(REWORDED_ROWS) >= 60
-    assert sum(not i.answerable for i in items) >= 10
-    assert sum(i.answerable for i in items) >= 50
+@pytest.mark.parametrize("path", list(OVER_THE_SEEDS), ids=lambda p: p.stem)
+def test_reader_sets_load_and_have_both_kinds_of_question(path):
+    rows, total, unanswerable, answerable = OVER_THE_SEEDS[path]
+    items = load_qa(path)
+    assert len(items) == len(rows) >= total
+    assert sum(not i.answerable for i in items) >= unanswerable
+    assert sum(i.answerable for i in items) >= answerable
 
 
-@pytest.mark.parametrize("row", REWORDED_ROWS, ids=[r.get("id", "?") for r in REWORDED_ROWS])
-def test_reworded_rows_follow_the_seed_rules(row, seed_texts):
+@pytest.mark.parametrize("row", READER_ROWS + REWORDED_ROWS,
+                         ids=[r.get("id", "?") for r in READER_ROWS + REWORDED_ROWS])
+def test_reader_rows_follow_the_seed_rules(row, seed_texts):
     test_seed_row_schema(row)
     if row["answerable"]:
         test_seed_answers_and_evidence_occur_in_their_documents(row, seed_texts)
