@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rag.answerers.abstention import RANKING_FILE
 from rag.evaluation.calibrate import main
 
@@ -45,3 +47,17 @@ def test_only_abstention_keeps_the_ranker_and_fits_on_every_set(seed_index, tmp_
         line = next(x for x in printed.splitlines() if x.startswith(qa))
         wrong = float(line.split("'wrong_abstention': ")[1].split(",")[0])
         assert wrong <= 0.05 + 3 / 59
+
+
+def test_leave_one_out_scores_each_set_with_a_model_fitted_on_the_others(seed_index, capsys,
+                                                                         tmp_path):
+    sets = [str(ROOT / "eval" / "qa_seeds.jsonl"), str(ROOT / "eval" / "qa_seeds_reworded.jsonl")]
+    argv = [a for qa in sets for a in ("--set", qa, str(seed_index), str(SEEDS))]
+    out = tmp_path / "calibration.json"
+    assert main([*argv, "--only", "abstention", "--leave-one-out", "--out", str(out)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("left out: ")]
+    assert [x.split()[2] for x in lines] == sorted(sets)
+    assert all("'wrong_abstention': " in x and "'correct_abstention': " in x for x in lines)
+    assert not out.exists()  # it writes nothing
+    with pytest.raises(SystemExit):  # only the abstention model is left out
+        main([*argv, "--leave-one-out"])
