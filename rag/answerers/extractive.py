@@ -26,6 +26,7 @@ from rag.answerers.sentence_scoring import (
     anchor_term,
     bigrams_missing,
     is_cjk,
+    keyword_margin,
     keyword_strength,
     next_sentence,
     other_document,
@@ -80,9 +81,9 @@ class Analysis:
     def disjoint(self) -> bool:
         """No character (an English question over Chinese text) or no word (only 什么, 哪些) of
         the question occurs in the passages: the calibrated model is not asked (nor fitted)."""
-        return any(not any(self.signals.get(k) for k in group) for group in (
-            ("coverage", "char_coverage", "para_coverage"),
-            ("coverage", "para_coverage", "keyword_strength")))
+        s = self.signals
+        return not (s.get("coverage") or s.get("para_coverage")) and not (
+            s.get("char_coverage") and s.get("keyword_strength"))
 
 
 class ExtractiveAnswerer(Answerer):
@@ -144,9 +145,7 @@ class ExtractiveAnswerer(Answerer):
             "para_coverage": scorer.coverage(
                 evidence.paragraph(best.doc, best.paragraph).text),
             "keyword_strength": keyword_strength(evidence, keyword[0] if keyword else 0.0),
-            # no keyword match is no margin (it read 1.0, the most certain, before)
-            "margin": 0.0 if not keyword or keyword[0] <= 0 else
-            (keyword[0] - keyword[1]) / keyword[0] if len(keyword) > 1 else 1.0,
+            "margin": keyword_margin(keyword),
             "type_missing": float(typed and not satisfies_type(qtype, question, text)),
             # Only who/how-many questions expect a typed answer; for them a name or number that
             # is merely present (not next to the question's words) is weak evidence.

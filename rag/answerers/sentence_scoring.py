@@ -161,6 +161,14 @@ def keyword_strength(evidence: Evidence, top_keyword: float) -> float:
     return top_keyword / total if total > 0 else 0.0
 
 
+def keyword_margin(scores: list[float]) -> float:
+    """How far the top keyword score (``scores`` sorted, highest first) stands above the
+    second; no keyword match at all is no margin."""
+    if not scores or scores[0] <= 0:
+        return 0.0
+    return (scores[0] - scores[1]) / scores[0] if len(scores) > 1 else 1.0
+
+
 def occurs(term: str, evidence: Evidence) -> bool:
     if evidence.in_corpus(term):
         return True

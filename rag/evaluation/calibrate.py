@@ -121,8 +121,12 @@ def _fit_answerer(args: argparse.Namespace, cases: list[Case], command: str
     for source in sorted({c.source for c in cases}):
         print(source, score_cases(answerer, [c for c in cases if c.source == source]))
     print("all", score_cases(answerer, cases))
-    return ([] if args.only == "ranker" else [(args.out, calibration.to_json())]) + (
-        [] if args.only == "abstention" else [(args.ranking_out, ranker.to_json())])
+    written = []
+    if args.only != "ranker":
+        written.append((args.out, calibration.to_json()))
+    if args.only != "abstention":
+        written.append((args.ranking_out, ranker.to_json()))
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -152,24 +152,35 @@ def fit_ranker(cases: Sequence[Case], *, l2: float = 1.0, command: str = "") -> 
 def fit_abstention(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
                    max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = "") -> Calibration:
     """The abstention model fitted on ``cases``, over the sentences ``ranker`` chooses."""
-    rows, labels, row_sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
-    abstention = fit_calibration(rows, labels, l2=l2, max_wrong=max_wrong,
-                                 weights=balance(row_sources), fitted_on={
+    rows, labels, sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
+    return _abstention(rows, labels, sources, l2=l2, max_wrong=max_wrong, fitted_on={
         "sets": sorted({c.source for c in cases}), "rows": len(rows), "answerable": sum(labels),
         "max_wrong_abstentions": f"{max_wrong} on each set", "l2": l2,
         "command": _command(cases, command)})
-    threshold = per_set_threshold(abstention, rows, labels, row_sources, max_wrong)
+
+
+def _abstention(rows: Sequence[dict[str, float]], labels: Sequence[bool],
+                sources: Sequence[str], *, l2: float, max_wrong: float,
+                fitted_on: dict[str, Any]) -> Calibration:
+    model = fit_calibration(rows, labels, l2=l2, max_wrong=max_wrong,
+                            weights=balance(sources), fitted_on=fitted_on)
+    threshold = per_set_threshold(model, rows, labels, sources, max_wrong)
     # Rounded down: a threshold rounded up could add an abstention the fit did not allow.
-    return replace(abstention, threshold=math.floor(threshold * 1e6) / 1e6)
+    return replace(model, threshold=math.floor(threshold * 1e6) / 1e6)
 
 
-def leave_one_out(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0
-                  ) -> dict[str, dict[str, Any]]:
+def leave_one_out(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
+                  max_wrong: float = MAX_WRONG_ABSTENTIONS) -> dict[str, dict[str, Any]]:
     """Each fit set's figures under an abstention model fitted (weights and threshold) on the
-    *other* sets: how the fit carries to questions it has not seen."""
+    *other* sets: how the fit carries to questions it has not seen. The signals are computed
+    once; each fold fits on the other sets' rows."""
+    rows, labels, sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
     out = {}
-    for held in sorted({c.source for c in cases}):
-        model = fit_abstention([c for c in cases if c.source != held], ranker, l2=l2)
+    for held in sorted(set(sources)):
+        keep = [i for i, s in enumerate(sources) if s != held]
+        model = _abstention([rows[i] for i in keep], [labels[i] for i in keep],
+                            [sources[i] for i in keep], l2=l2, max_wrong=max_wrong,
+                            fitted_on={})
         out[held] = score_cases(ExtractiveAnswerer(model, ranker),
                                 [c for c in cases if c.source == held])
     return out
