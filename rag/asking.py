@@ -16,6 +16,7 @@ from rag.live import Live
 from rag.question import QuestionError, QuestionTimeout, clean_question
 from rag.rewrite import rewrite_question
 from rag.schema import Answer, Passage
+from rag.script import in_corpus_script
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,13 @@ def evidence_for(live: Live, question: str, passages: Sequence[Passage],
 
 
 def _standalone(run: Run, answerer: Answerer) -> str:
+    """The question to search: a follow-up made standalone, in the corpus's script."""
     complete = answerer.complete if isinstance(answerer, LLMAnswerer) else None
     try:
-        return clean_question(rewrite_question(run.question, run.turns, complete=complete))
+        question = clean_question(rewrite_question(run.question, run.turns, complete=complete))
     except QuestionError:  # an unusable rewrite: keep the user's words
-        return run.question
+        question = run.question
+    return in_corpus_script(question, run.live.terms)
 
 
 def _retrieve(run: Run, answerer: Answerer) -> Evidence:

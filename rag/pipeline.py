@@ -25,6 +25,7 @@ from rag.paths import project_path
 from rag.question import QuestionError, check_top_k, clean_question
 from rag.rewrite import clean_history
 from rag.schema import Answer, Paragraph, Passage
+from rag.script import in_corpus_script
 from rag.stores import IndexNotFoundError, open_store
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,9 @@ class RAG:
     # -- querying ------------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
-        question = clean_question(question)
-        passages = self._live().retriever.search(question, self._top_k(top_k))
+        live = self._live()
+        question = in_corpus_script(clean_question(question), live.terms)
+        passages = live.retriever.search(question, self._top_k(top_k))
         return [label_passage(p, self.kb) for p in passages]
 
     def _top_k(self, top_k: object) -> int:
@@ -154,7 +156,8 @@ class RAG:
     def evidence(self, question: str, passages: Sequence[Passage],
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
         """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
-        return evidence_for(self._live(), question, passages, history)
+        live = self._live()
+        return evidence_for(live, in_corpus_script(question, live.terms), passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None,

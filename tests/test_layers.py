@@ -28,7 +28,7 @@ STAGES: list[tuple[str, ...]] = [
     ("rag.retrieval",),
     ("rag.answers_analysis", "rag.markers", "rag.prompting", "rag.citations", "rag.rewrite",
      "rag.answerers"),
-    ("rag.question", "rag.live", "rag.asking", "rag.pipeline", "rag.multi"),
+    ("rag.question", "rag.script", "rag.live", "rag.asking", "rag.pipeline", "rag.multi"),
     ("rag.ask_worker", "rag.workers", "rag.serving"),
     ("rag.conversations",),
     ("rag.uploads", "rag.evaluation", "rag.basefiles"),
