@@ -66,15 +66,18 @@ def _pairs(text: str) -> list[str]:
 def in_corpus_script(question: str, terms: KnownTerms) -> str:
     """The written form of ``question`` whose CJK character pairs the corpus knows the largest
     share of; the question as typed unless another form knows strictly more."""
-    forms = variants(question)
-    if len(forms) == 1:
+    typed = _pairs(question)
+    terms.prefetch(set(typed))  # one request for a remote store
+
+    def known(pairs: list[str]) -> float:
+        return sum(terms.knows(p) for p in pairs) / len(pairs) if pairs else 0.0
+
+    share = known(typed)
+    if not typed or share == 1.0:  # nothing to gain: the conversion tables are not even read
         return question
+    forms = variants(question)[1:]
     pairs = [_pairs(f) for f in forms]
-    terms.prefetch({p for ps in pairs for p in ps})  # one request for a remote store
-
-    def known(ps: list[str]) -> float:
-        return sum(terms.knows(p) for p in ps) / len(ps) if ps else 0.0
-
+    terms.prefetch({p for ps in pairs for p in ps})
     shares = [known(ps) for ps in pairs]
-    best = max(range(len(forms)), key=lambda i: (shares[i], -i))
-    return forms[best] if shares[best] > shares[0] else question
+    best = max(range(len(forms)), key=lambda i: (shares[i], -i), default=None)
+    return forms[best] if best is not None and shares[best] > share else question
