@@ -3,6 +3,9 @@
 Thresholds on retrieval scores cannot tell an on-topic question whose answer is missing from
 one whose answer is present; the expected answer type can. A who-question needs a person name
 that the question does not already contain, a when/how-many question a number or date.
+
+The patterns and word lists are written in simplified Chinese; traditional-script questions and
+texts are matched through their simplified form (``to_simplified``: 誰 -> 谁, 幾個 -> 几个).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 
+from rag.language import to_simplified
 from rag.segmenter import posseg
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ _NUMBER = re.compile(
 
 
 def question_type(question: str) -> QType:
+    question = to_simplified(question)
     # "叫什么名字" asks for a person only when the question names a post (书记叫什么名字);
     # a park or a project has a name too.
     if _PERSON_Q.search(question) or (_NAME_Q.search(question) and _TITLE_WORD.search(question)):
@@ -63,15 +68,18 @@ def question_type(question: str) -> QType:
 
 def title_modifier(question: str) -> str:
     """The words just before the first post in the question: 联诚公司的董事长 -> 联诚公司."""
-    match = _TITLE_WORD.search(question)
+    folded = to_simplified(question)
+    match = _TITLE_WORD.search(folded)
     if not match:
         return ""
+    if len(folded) != len(question):  # a rare phrase conversion: stay in the folded form
+        question = folded
     head = re.split(r"[，,。？?！!；;：:\s]", question[: match.start()])[-1]
     return head[-24:].rstrip("的之")
 
 
 def is_title(word: str) -> bool:
-    return bool(_TITLE_WORD.fullmatch(word))
+    return bool(_TITLE_WORD.fullmatch(to_simplified(word)))
 
 
 def person_names(text: str) -> set[str]:
@@ -97,6 +105,7 @@ def satisfies_type(qtype: QType, question: str, text: str) -> bool:
 
     A who-question that names a post (董事长, 市长) needs a name next to that post in the text.
     """
+    question, text = to_simplified(question), to_simplified(text)
     if qtype is QType.PERSON:
         names = person_names(text) - person_names(question) - set(_words(question))
         titles = _TITLE_WORD.findall(question)
@@ -143,6 +152,7 @@ def type_evidence(qtype: QType, question: str, text: str) -> float:
     1.0 when a new name/number sits within a few characters after a term of the question
     (市长张海波 for "市长是谁"), 0.5 when it is merely present, 0 otherwise.
     """
+    question, text = to_simplified(question), to_simplified(text)
     if qtype is QType.PERSON:
         found = person_names(text) - person_names(question) - set(_words(question))
     elif qtype is QType.NUMBER:
@@ -195,6 +205,7 @@ _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
 
 def asked_unit(question: str) -> str | None:
     """The unit a how-many question asks for (多少亿元 -> 亿元, 多大年龄 -> 岁), if any."""
+    question = to_simplified(question)
     if _AGE_Q.search(question):
         return "岁"
     match = _UNIT_Q.search(question)
@@ -207,12 +218,13 @@ def unit_missing(question: str, text: str) -> bool:
     if not unit:
         return False
     return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?{re.escape(unit)}",
-                         text)
+                         to_simplified(text))
 
 
 def count_match(question: str, text: str) -> float:
     """1.0 when the question names a count (哪三个千亿级产业) and ``text`` states it before the
     same noun (3个千亿级产业). 哪一项 means "which one", and 五个字 is not 五个倍增."""
+    question, text = to_simplified(question), to_simplified(text)
     match = _COUNT_Q.search(question)
     if not match:
         return 0.0

@@ -32,6 +32,7 @@ class Run:
     turns: Sequence[dict[str, str]]
     timeout: float = 0.0  # seconds from ``started``; 0: none
     kb: str | None = None
+    match_script: bool = True  # search in the corpus's Chinese script (rag.script)
     standalone: str | None = None
     passages: list[Passage] | None = None
     retrieved: float | None = None
@@ -58,7 +59,7 @@ def _standalone(run: Run, answerer: Answerer) -> str:
         question = clean_question(rewrite_question(run.question, run.turns, complete=complete))
     except QuestionError:  # an unusable rewrite: keep the user's words
         question = run.question
-    return in_corpus_script(question, run.live.terms)
+    return in_corpus_script(question, run.live.terms) if run.match_script else question
 
 
 def _retrieve(run: Run, answerer: Answerer) -> Evidence:

@@ -53,6 +53,9 @@ class Settings:
     dense_weight: str = AUTO
     # Reorder the first fused passages with the fitted reranker (rag.rerank, rag/rerank.json).
     rerank: bool = True
+    # A Chinese question is searched in its corpus's script (simplified or traditional), by
+    # OpenCC (rag.script); false: always as typed.
+    match_script: bool = True
     llm: str = "extractive"
     llm_model: str = ""
     llm_timeout: float = 60.0

@@ -16,7 +16,8 @@ from rag.language import CJK_RUN, cjk_bigrams
 
 # Question scaffolding: characters that say *how* something is asked, not *what* about.
 QUESTION_CHARS = frozenset("的了是在和与及或有为么什哪谁几多少吗呢怎样如何请问"
-                           "一个中对被把从到该这那其些")
+                           "一个中对被把从到该这那其些"
+                           "與為麼誰幾嗎樣請問個對從該這")  # the same, in traditional script
 
 
 def bigrams(text: str) -> set[str]:

@@ -3,7 +3,12 @@ and the "not found" message in that language."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 # CJK Unified Ideographs, Extension A and the compatibility block.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -26,6 +31,28 @@ def cjk_bigrams(text: str) -> list[str]:
     for run in CJK_RUN.findall(text):
         out.extend(run[i : i + 2] for i in range(len(run) - 1))
     return out
+
+
+@functools.cache
+def _t2s() -> Any:
+    try:
+        import opencc
+    except ImportError:
+        log.warning("opencc is not installed: traditional-script questions are analysed as "
+                    "typed (pip install opencc)")
+        return None
+    return opencc.OpenCC("t2s")  # a small table, read in a few ms
+
+
+@functools.lru_cache(maxsize=65536)
+def to_simplified(text: str) -> str:
+    """``text`` with traditional characters written simplified (OpenCC t2s), for the analyses
+    whose word lists and patterns are written in simplified Chinese (谁/誰, 几个/幾個); never
+    for text that is quoted or searched. Text without CJK characters is returned as it is."""
+    if not has_cjk(text):
+        return text
+    converter = _t2s()
+    return converter.convert(text) if converter is not None else text
 
 
 def language_of(text: str) -> str:

@@ -142,9 +142,13 @@ class RAG:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         live = self._live()
-        question = in_corpus_script(clean_question(question), live.terms)
-        passages = live.retriever.search(question, self._top_k(top_k))
+        passages = live.retriever.search(self._searched(clean_question(question), live),
+                                         self._top_k(top_k))
         return [label_passage(p, self.kb) for p in passages]
+
+    def _searched(self, question: str, live: Live) -> str:
+        """``question`` in the corpus's Chinese script, unless ``match_script`` is off."""
+        return in_corpus_script(question, live.terms) if self.settings.match_script else question
 
     def _top_k(self, top_k: object) -> int:
         return check_top_k(top_k, default=self.settings.top_k, maximum=self.settings.max_top_k)
@@ -157,7 +161,7 @@ class RAG:
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
         """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
         live = self._live()
-        return evidence_for(live, in_corpus_script(question, live.terms), passages, history)
+        return evidence_for(live, self._searched(question, live), passages, history)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None,
@@ -172,7 +176,8 @@ class RAG:
         """
         run = Run(question=clean_question(question), started=time.perf_counter(),
                   live=self._live(), top_k=self._top_k(top_k), turns=clean_history(history),
-                  timeout=self.settings.request_timeout, kb=self.kb)
+                  timeout=self.settings.request_timeout, kb=self.kb,
+                  match_script=self.settings.match_script)
         fallback = (lambda: self.answerer("extractive")) if self.settings.llm_fallback else None
         yield from answer_stream(run, self.answerer(llm, model), fallback=fallback)
 

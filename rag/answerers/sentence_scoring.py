@@ -20,7 +20,7 @@ from rag.answers_analysis import (
 )
 from rag.coverage import AspectWeights, QuestionTerms, bigrams
 from rag.keyword import bigram_term, tokenize
-from rag.language import has_cjk
+from rag.language import has_cjk, to_simplified
 from rag.sentences import clause_spans, sentence_spans
 
 _SPACE = re.compile(r"\s+")
@@ -121,7 +121,8 @@ def term_support(evidence: Evidence, text: str) -> tuple[float, float]:
     key term is absent). Unlike ``Scorer.coverage`` this counts terms the corpus lacks, at
     their (highest) IDF: a question about an article that is not there names something no
     passage mentions, though its bigrams may occur here and there."""
-    terms = {t for t in key_terms(evidence.question) if len(t) >= 2 and t not in FRAMING}
+    terms = {t for t in key_terms(evidence.question)
+             if len(t) >= 2 and to_simplified(t) not in FRAMING}
     if not terms:
         return 0.0, 0.0
     text = text.lower()

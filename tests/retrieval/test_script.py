@@ -67,3 +67,11 @@ def test_variants_of_a_question():
     assert forms[0] == "软件的数量是多少？"
     assert "軟體的數量是多少？" in forms  # Taiwan phrasing: 软件 -> 軟體
     assert len(forms) == len(set(forms))
+
+
+def test_match_script_off_searches_as_typed(traditional_rag):
+    rag = RAG(index_dir=traditional_rag.index_dir, corpus_dir=traditional_rag.corpus_dir,
+              match_script=False)
+    answer = rag.ask("兖州区委书记是谁？")
+    assert answer.rewritten_question is None
+    assert "王慶" not in answer.text  # the simplified words find no traditional passage
