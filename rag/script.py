@@ -20,8 +20,15 @@ from rag.language import CJK_RUN
 
 log = logging.getLogger(__name__)
 
-# simplified, Taiwan phrasing to mainland, traditional, Taiwan with its phrasing, Hong Kong
-CONVERSIONS = ("t2s", "tw2sp", "s2t", "s2twp", "s2hk")
+# to simplified (Taiwan phrasing to mainland's), a few ms to read
+TO_SIMPLIFIED = ("t2s", "tw2sp")
+# to traditional, Taiwan's with its phrasing, Hong Kong's: ~0.5 s to read, so only read for a
+# corpus that holds traditional text
+TO_TRADITIONAL = ("s2t", "s2twp", "s2hk")
+# Common character pairs written only in traditional script: a corpus that knows none of them
+# holds (next to) no traditional text.
+TRADITIONAL_PAIRS = ("這個", "我們", "們的", "時間", "發展", "國家", "為了", "對於", "這些",
+                     "沒有", "問題", "時候", "經濟", "開始", "進行")
 _lock = threading.Lock()
 
 
@@ -38,15 +45,17 @@ def _converter(config: str) -> Any:  # opencc has no type hints
     return opencc.OpenCC(config)
 
 
-def variants(question: str) -> list[str]:
-    """``question`` as typed, then its other written forms (distinct, in ``CONVERSIONS``
-    order); just the question when it has no Chinese characters or OpenCC is not installed."""
+def variants(question: str, *, traditional: bool = True) -> list[str]:
+    """``question`` as typed, then its other written forms (distinct; the traditional ones only
+    with ``traditional``); just the question when it has no Chinese characters or OpenCC is not
+    installed."""
     if not CJK_RUN.search(question):
         return [question]
     out = [question]
+    configs = TO_SIMPLIFIED + (TO_TRADITIONAL if traditional else ())
     try:
         with _lock:  # each table is read once, even when two questions arrive together
-            converters = [_converter(c) for c in CONVERSIONS]
+            converters = [_converter(c) for c in configs]
     except ImportError:
         log.warning("opencc is not installed: questions are not matched to the corpus's "
                     "script (pip install opencc)")
@@ -67,7 +76,8 @@ def in_corpus_script(question: str, terms: KnownTerms) -> str:
     """The written form of ``question`` whose CJK character pairs the corpus knows the largest
     share of; the question as typed unless another form knows strictly more."""
     typed = _pairs(question)
-    terms.prefetch(set(typed))  # one request for a remote store
+    probe = [bigram_term(p) for p in TRADITIONAL_PAIRS]
+    terms.prefetch(set(typed) | set(probe))  # one request for a remote store
 
     def known(pairs: list[str]) -> float:
         return sum(terms.knows(p) for p in pairs) / len(pairs) if pairs else 0.0
@@ -75,7 +85,7 @@ def in_corpus_script(question: str, terms: KnownTerms) -> str:
     share = known(typed)
     if not typed or share == 1.0:  # nothing to gain: the conversion tables are not even read
         return question
-    forms = variants(question)[1:]
+    forms = variants(question, traditional=any(terms.knows(p) for p in probe))[1:]
     pairs = [_pairs(f) for f in forms]
     terms.prefetch({p for ps in pairs for p in ps})
     shares = [known(ps) for ps in pairs]

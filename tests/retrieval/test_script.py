@@ -75,3 +75,11 @@ def test_match_script_off_searches_as_typed(traditional_rag):
     answer = rag.ask("兖州区委书记是谁？")
     assert answer.rewritten_question is None
     assert "王慶" not in answer.text  # the simplified words find no traditional passage
+
+
+def test_traditional_tables_are_read_only_for_a_traditional_corpus(seed_rag, traditional_rag):
+    question = "兖州区的新能源产业搞得咋样了？"  # reader's words: not every pair is in the seeds
+    assert variants(question, traditional=False) == [question]  # nothing to simplify
+    assert len(variants(question)) > 1
+    assert in_corpus_script(question, seed_rag._live().terms) == question
+    assert in_corpus_script(question, traditional_rag._live().terms).startswith("兗州區")
