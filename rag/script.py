@@ -16,7 +16,7 @@ import threading
 from typing import Any, Protocol
 
 from rag.keyword import bigram_term
-from rag.language import CJK_RUN
+from rag.language import CJK_RUN, cjk_bigrams
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,16 @@ class KnownTerms(Protocol):
 
 
 @functools.cache
-def _converter(config: str) -> Any:  # opencc has no type hints
-    import opencc  # loaded on the first Chinese question only (about 30 ms per table)
-
-    return opencc.OpenCC(config)
+def _converters(configs: tuple[str, ...]) -> list[Any]:  # opencc has no type hints
+    """OpenCC's converters for ``configs`` (read on first need: 6-200 ms a table); none, said
+    once, when OpenCC is not installed."""
+    try:
+        import opencc
+    except ImportError:
+        log.warning("opencc is not installed: questions are not matched to the corpus's "
+                    "script (pip install opencc)")
+        return []
+    return [opencc.OpenCC(c) for c in configs]
 
 
 def variants(question: str, *, traditional: bool = True) -> list[str]:
@@ -53,13 +59,8 @@ def variants(question: str, *, traditional: bool = True) -> list[str]:
         return [question]
     out = [question]
     configs = TO_SIMPLIFIED + (TO_TRADITIONAL if traditional else ())
-    try:
-        with _lock:  # each table is read once, even when two questions arrive together
-            converters = [_converter(c) for c in configs]
-    except ImportError:
-        log.warning("opencc is not installed: questions are not matched to the corpus's "
-                    "script (pip install opencc)")
-        return out
+    with _lock:  # the tables are read once, even when two questions arrive together
+        converters = _converters(configs)
     for converter in converters:
         text = converter.convert(question)
         if text not in out:
@@ -68,8 +69,7 @@ def variants(question: str, *, traditional: bool = True) -> list[str]:
 
 
 def _pairs(text: str) -> list[str]:
-    return [bigram_term(run[i : i + 2]) for run in CJK_RUN.findall(text.lower())
-            for i in range(len(run) - 1)]
+    return [bigram_term(g) for g in cjk_bigrams(text.lower())]
 
 
 def in_corpus_script(question: str, terms: KnownTerms) -> str:
