@@ -82,8 +82,12 @@ def is_title(word: str) -> bool:
     return bool(_TITLE_WORD.fullmatch(to_simplified(word)))
 
 
+# jieba's person tags: nr, and nrt / nrfg, which it gives transliterated names (约翰, 麦克唐纳)
+_PERSON_FLAGS = frozenset(("nr", "nrt", "nrfg"))
+
+
 def person_names(text: str) -> set[str]:
-    """Person names: jieba's ``nr`` tags plus names right after a title (市长张海波)."""
+    """Person names: jieba's person tags plus names right after a title (市长张海波)."""
     return set(_person_names(text))
 
 
@@ -91,7 +95,7 @@ def person_names(text: str) -> set[str]:
 # the same sentences come back question after question, so their names are cached.
 @lru_cache(maxsize=32768)
 def _person_names(text: str) -> frozenset[str]:
-    names = {w for w, flag in posseg().lcut(text) if flag == "nr" and len(w) >= 2}
+    names = {w for w, flag in posseg().lcut(text) if flag in _PERSON_FLAGS and len(w) >= 2}
     names.update(m.group(1) for m in _TITLE_NAME.finditer(text))
     return frozenset(names)
 
