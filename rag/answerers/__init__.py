@@ -17,7 +17,7 @@ from rag.config import ConfigError, Settings
 def _extractive(settings: Settings) -> Answerer:
     from rag.answerers.extractive import ExtractiveAnswerer
 
-    return ExtractiveAnswerer()
+    return ExtractiveAnswerer(semantic=settings.semantic_check)
 
 
 def _fake(settings: Settings) -> Answerer:

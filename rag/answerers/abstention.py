@@ -26,6 +26,8 @@ from rag.linear import MAX_WRONG_ABSTENTIONS, LinearModel, fit_model
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# The same model with the meaning signals of ``rag.answerers.semantic`` (used when they exist).
+SEMANTIC_CALIBRATION_FILE = Path(__file__).with_name("calibration_semantic.json")
 # The sentence ranker is the same kind of model (its threshold unused): p(sentence holds the
 # gold answer) from the sentence's features, fitted on the same fit data.
 RANKING_FILE = Path(__file__).with_name("ranking.json")
@@ -46,6 +48,11 @@ FEATURES: dict[str, str] = {
     "bigrams_missing": "the best paragraph lacks the question's rare character pairs",
     "rarest_missing": "the best paragraph lacks the question's most specific term",
 }
+# The meaning signals (``rag.answerers.semantic.MEANING``), in words.
+MEANING_FEATURES: dict[str, str] = {
+    "e5_sentence": "the best sentence is far in meaning from the question",
+    "e5_passage": "the top passage is far in meaning from the question",
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,8 @@ class Calibration(LinearModel):
         """(abstain?, p(answerable), reason in words)."""
         p = self.probability(signals)
         worst = self.strongest_against(signals)
-        reason = (f"{FEATURES.get(worst, worst)} ({worst} {signals.get(worst, 0.0):.2f}); "
+        words = FEATURES.get(worst) or MEANING_FEATURES.get(worst, worst)
+        reason = (f"{words} ({worst} {signals.get(worst, 0.0):.2f}); "
                   f"p(answer) {p:.2f} < {self.threshold:.2f}")
         return p < self.threshold, p, reason
 
@@ -69,6 +77,13 @@ class Calibration(LinearModel):
 @lru_cache(maxsize=4)
 def load_calibration(path: str | None = None) -> Calibration:
     return Calibration.from_file(path or CALIBRATION_FILE)
+
+
+def shipped_model(signals: Mapping[str, float]) -> Calibration:
+    """The shipped abstention model for the signals there are: with the meaning signals, the
+    model fitted with them; else the words-only one."""
+    meaning = all(k in signals for k in MEANING_FEATURES)
+    return load_calibration(str(SEMANTIC_CALIBRATION_FILE) if meaning else None)
 
 
 def fit_calibration(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], *,

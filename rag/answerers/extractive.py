@@ -7,7 +7,7 @@ type. The answer is the best sentence (plus the next one when the best only intr
 to the clauses around the match when it is long; the citation's quote is that answering span.
 
 Whether to answer at all is one calibrated decision (``rag.answerers.abstention``): the signals
-below, combined by a logistic regression fitted on the fit data only.
+below and the answer's meaning (``rag.answerers.semantic``), in a model fitted on fit data.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration
+from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration, shipped_model
 from rag.answerers.base import Answerer, Evidence
+from rag.answerers.semantic import meaning_signals
 from rag.answerers.sentence_scoring import (
     Scorer,
     SentenceSpan,
@@ -90,13 +91,14 @@ class ExtractiveAnswerer(Answerer):
     name = "extractive"
 
     def __init__(self, calibration: Calibration | None = None,
-                 ranker: Calibration | None = None) -> None:
+                 ranker: Calibration | None = None, *, semantic: bool = True) -> None:
         self._calibration = calibration
         self._ranker = ranker
+        self.semantic = semantic  # weigh the meaning signals (rag.answerers.semantic)
 
-    @property
-    def calibration(self) -> Calibration:
-        return self._calibration or load_calibration()
+    def calibration(self, signals: dict[str, float]) -> Calibration:
+        """The given abstention model, else the shipped one for the signals there are."""
+        return self._calibration or shipped_model(signals)
 
     @property
     def ranker(self) -> Calibration:
@@ -115,7 +117,7 @@ class ExtractiveAnswerer(Answerer):
             return self._abstain(evidence, "no sentence of the passages matches the question")
         if analysis.disjoint:
             return self._abstain(evidence, "no word of the question occurs in the passages")
-        abstain, p, reason = self.calibration.decide(analysis.signals)
+        abstain, p, reason = self.calibration(analysis.signals).decide(analysis.signals)
         if abstain:
             return self._abstain(evidence, reason)
         log.debug("p(answer) %.2f", p)  # never the question text: it may be private
@@ -158,6 +160,8 @@ class ExtractiveAnswerer(Answerer):
             "bigrams_missing": bigrams_missing(evidence, paragraphs),
             "rarest_missing": support[1],
         }
+        if self.semantic:
+            signals.update(meaning_signals(question, best.text, evidence.passages[0].text))
         return Analysis(qtype, chosen, {k: round(float(v), 4) for k, v in signals.items()})
 
     def _candidates(self, evidence: Evidence, scorer: Scorer, qtype: QType
@@ -291,9 +295,6 @@ class ExtractiveAnswerer(Answerer):
 
     def _abstain(self, evidence: Evidence, reason: str) -> Answer:
         return Answer(question=evidence.question, text=not_found_message(evidence.question),
-                      abstained=True, related=tuple(_closest(evidence.passages)),
+                      abstained=True, related=tuple(evidence.passages[:3]),
                       backend=self.name, notice=f"abstained: {reason}")
 
-
-def _closest(passages: list[Passage] | tuple[Passage, ...]) -> list[Passage]:
-    return list(passages[:3])

@@ -17,6 +17,8 @@ abstention`` fits the abstention model alone, over the sentences the shipped ran
 (``--ranking-out``) chooses, so the two can be fitted on different sets. A file named
 ``report*.jsonl`` (a report half) or ``qa_readers.jsonl`` is refused: report data is never
 fitted on.
+``--semantic`` (with ``--only abstention``) fits the model that also weighs the meaning
+signals (``rag.answerers.semantic``) and writes it to ``calibration_semantic.json``.
 ``--dry-run`` prints the figures without writing; ``--only abstention --leave-one-out``
 prints each set's figures under a model fitted on the other sets (how the fit carries to
 questions it was not fitted on) and writes nothing.
@@ -31,7 +33,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answerers.abstention import CALIBRATION_FILE, RANKING_FILE, load_calibration
+from rag.answerers.abstention import (
+    CALIBRATION_FILE,
+    RANKING_FILE,
+    SEMANTIC_CALIBRATION_FILE,
+    load_calibration,
+)
 from rag.answerers.extractive import ExtractiveAnswerer
 from rag.evaluation.dataset import QAItem, load_qa
 from rag.evaluation.fit_answerer import (
@@ -80,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                         "ranker and abstention (on passages as RAG_RERANK retrieves them); or "
                         "only the sentence ranker, keeping the abstention model; or only the "
                         "abstention model, keeping the sentence ranker")
-    parser.add_argument("--out", default=str(CALIBRATION_FILE))
+    parser.add_argument("--out", default=None, help="the abstention model's file (default: "
+                        "calibration.json, or calibration_semantic.json with --semantic)")
+    parser.add_argument("--semantic", action="store_true",
+                        help="with --only abstention: fit the model with the meaning signals")
     parser.add_argument("--ranking-out", default=str(RANKING_FILE))
     parser.add_argument("--rerank-out", default=str(RERANK_FILE))
     parser.add_argument("--l2", type=float, default=1.0)
@@ -112,12 +122,14 @@ def _fit_answerer(args: argparse.Namespace, cases: list[Case], command: str
     ranker = (load_calibration(args.ranking_out) if args.only == "abstention" else
               fit_ranker(cases, l2=args.l2, command=command))
     if args.leave_one_out:
-        for source, figures in leave_one_out(cases, ranker, l2=args.l2).items():
+        for source, figures in leave_one_out(cases, ranker, l2=args.l2,
+                                             semantic=args.semantic).items():
             print("left out:", source, figures)
         return []
     calibration = (load_calibration(args.out) if args.only == "ranker" else
-                   fit_abstention(cases, ranker, l2=args.l2, command=command))
-    answerer = ExtractiveAnswerer(calibration, ranker)
+                   fit_abstention(cases, ranker, l2=args.l2, command=command,
+                                  semantic=args.semantic))
+    answerer = ExtractiveAnswerer(calibration, ranker, semantic=args.semantic)
     for source in sorted({c.source for c in cases}):
         print(source, score_cases(answerer, [c for c in cases if c.source == source]))
     print("all", score_cases(answerer, cases))
@@ -132,11 +144,13 @@ def _fit_answerer(args: argparse.Namespace, cases: list[Case], command: str
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.leave_one_out and args.only != "abstention":
-        parser.error("--leave-one-out needs --only abstention")
+    if (args.leave_one_out or args.semantic) and args.only != "abstention":
+        parser.error("--leave-one-out and --semantic need --only abstention")
+    args.out = args.out or str(SEMANTIC_CALIBRATION_FILE if args.semantic else CALIBRATION_FILE)
     logging.basicConfig(level=logging.WARNING)
     command = "python -m rag.evaluation.calibrate " + " ".join(
-        [f"--set {' '.join(t)}" for t in args.set] + ([f"--only {args.only}"] if args.only else []))
+        [f"--set {' '.join(t)}" for t in args.set] + ([f"--only {args.only}"] if args.only else [])
+        + (["--semantic"] if args.semantic else []))
     sets = _open_sets(args)
     if sets is None:
         return 2

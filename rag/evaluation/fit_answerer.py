@@ -1,5 +1,6 @@
 """The extractive answerer's fitted parts, fitted on fit-set questions: the sentence ranker
-(``ranking.json``) and the abstention model (``calibration.json``), with the figures
+(``ranking.json``) and the abstention model (``calibration.json``; with ``semantic``, the one
+that also weighs the meaning signals, ``calibration_semantic.json``), with the figures
 ``rag eval`` would print for them. ``rag.evaluation.calibrate`` is the command."""
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rag.answerers.abstention import Calibration, fit_calibration
+from rag.answerers.abstention import FEATURES, Calibration, fit_calibration
 from rag.answerers.base import Evidence
 from rag.answerers.extractive import ExtractiveAnswerer
+from rag.answerers.semantic import MEANING
 from rag.answerers.sentence_scoring import RANK_FEATURES, Scorer
 from rag.answers_analysis import question_type
 from rag.evaluation import metrics as m
@@ -141,7 +143,7 @@ def _command(cases: Sequence[Case], command: str) -> str:
 
 def fit_ranker(cases: Sequence[Case], *, l2: float = 1.0, command: str = "") -> Calibration:
     """The sentence ranker fitted on ``cases``."""
-    rows, labels, groups = ranking_rows(ExtractiveAnswerer(), cases)
+    rows, labels, groups = ranking_rows(ExtractiveAnswerer(semantic=False), cases)
     weights = balance([cases[g].source for g in groups], groups)
     return fit_calibration(rows, labels, features=RANK_FEATURES, l2=l2, groups=groups,
                            weights=weights, fitted_on={
@@ -149,11 +151,19 @@ def fit_ranker(cases: Sequence[Case], *, l2: float = 1.0, command: str = "") -> 
         "l2": l2, "command": _command(cases, command)})
 
 
+def _features(semantic: bool) -> tuple[str, ...]:
+    return tuple(FEATURES) + (MEANING if semantic else ())
+
+
 def fit_abstention(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
-                   max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = "") -> Calibration:
-    """The abstention model fitted on ``cases``, over the sentences ``ranker`` chooses."""
-    rows, labels, sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
-    return _abstention(rows, labels, sources, l2=l2, max_wrong=max_wrong, fitted_on={
+                   max_wrong: float = MAX_WRONG_ABSTENTIONS, command: str = "",
+                   semantic: bool = False) -> Calibration:
+    """The abstention model fitted on ``cases``, over the sentences ``ranker`` chooses (with
+    ``semantic``, over the meaning signals too)."""
+    answerer = ExtractiveAnswerer(ranker=ranker, semantic=semantic)
+    rows, labels, sources = signal_rows(answerer, cases)
+    return _abstention(rows, labels, sources, l2=l2, max_wrong=max_wrong,
+                       features=_features(semantic), fitted_on={
         "sets": sorted({c.source for c in cases}), "rows": len(rows), "answerable": sum(labels),
         "max_wrong_abstentions": f"{max_wrong} on each set", "l2": l2,
         "command": _command(cases, command)})
@@ -161,8 +171,8 @@ def fit_abstention(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.
 
 def _abstention(rows: Sequence[dict[str, float]], labels: Sequence[bool],
                 sources: Sequence[str], *, l2: float, max_wrong: float,
-                fitted_on: dict[str, Any]) -> Calibration:
-    model = fit_calibration(rows, labels, l2=l2, max_wrong=max_wrong,
+                features: tuple[str, ...], fitted_on: dict[str, Any]) -> Calibration:
+    model = fit_calibration(rows, labels, features=features, l2=l2, max_wrong=max_wrong,
                             weights=balance(sources), fitted_on=fitted_on)
     threshold = per_set_threshold(model, rows, labels, sources, max_wrong)
     # Rounded down: a threshold rounded up could add an abstention the fit did not allow.
@@ -170,17 +180,19 @@ def _abstention(rows: Sequence[dict[str, float]], labels: Sequence[bool],
 
 
 def leave_one_out(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
-                  max_wrong: float = MAX_WRONG_ABSTENTIONS) -> dict[str, dict[str, Any]]:
+                  max_wrong: float = MAX_WRONG_ABSTENTIONS, semantic: bool = False
+                  ) -> dict[str, dict[str, Any]]:
     """Each fit set's figures under an abstention model fitted (weights and threshold) on the
     *other* sets: how the fit carries to questions it has not seen. The signals are computed
     once; each fold fits on the other sets' rows."""
-    rows, labels, sources = signal_rows(ExtractiveAnswerer(ranker=ranker), cases)
+    rows, labels, sources = signal_rows(ExtractiveAnswerer(ranker=ranker, semantic=semantic),
+                                        cases)
     out = {}
     for held in sorted(set(sources)):
         keep = [i for i, s in enumerate(sources) if s != held]
         model = _abstention([rows[i] for i in keep], [labels[i] for i in keep],
                             [sources[i] for i in keep], l2=l2, max_wrong=max_wrong,
-                            fitted_on={})
-        out[held] = score_cases(ExtractiveAnswerer(model, ranker),
+                            features=_features(semantic), fitted_on={})
+        out[held] = score_cases(ExtractiveAnswerer(model, ranker, semantic=semantic),
                                 [c for c in cases if c.source == held])
     return out

@@ -61,3 +61,17 @@ def test_leave_one_out_scores_each_set_with_a_model_fitted_on_the_others(seed_in
     assert not out.exists()  # it writes nothing
     with pytest.raises(SystemExit):  # only the abstention model is left out
         main([*argv, "--leave-one-out"])
+
+
+def test_semantic_fits_the_model_with_the_meaning_signals(seed_index, tmp_path, capsys):
+    qa = str(ROOT / "eval" / "qa_seeds_reworded.jsonl")
+    argv = ["--set", qa, str(seed_index), str(SEEDS)]
+    out = tmp_path / "calibration_semantic.json"
+    assert main([*argv, "--only", "abstention", "--semantic", "--out", str(out)]) == 0
+    model = json.loads(out.read_text(encoding="utf-8"))
+    assert model["features"][-2:] == ["e5_sentence", "e5_passage"]
+    assert model["fitted_on"]["command"].endswith("--only abstention --semantic")
+    assert 0.0 < model["threshold"] < 1.0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # the meaning signals are only for the abstention model
+        main([*argv, "--semantic"])
