@@ -151,8 +151,18 @@ def fit_ranker(cases: Sequence[Case], *, l2: float = 1.0, command: str = "") -> 
         "l2": l2, "command": _command(cases, command)})
 
 
+# The top BM25 score's scale is the store's own (Milvus scores the seed questions ~2.4x what
+# the FAISS store's keyword index does). The words-only model gives it a small weight; next to
+# the meaning signals it took a large negative one (collinear with them), which refused Milvus's
+# answerable questions. The meaning signals carry what it said about the topic, so it is left
+# out of the model that has them.
+STORE_SCALED = ("keyword_strength",)
+
+
 def _features(semantic: bool) -> tuple[str, ...]:
-    return tuple(FEATURES) + (MEANING if semantic else ())
+    if not semantic:
+        return tuple(FEATURES)
+    return tuple(f for f in FEATURES if f not in STORE_SCALED) + MEANING
 
 
 def fit_abstention(cases: Sequence[Case], ranker: Calibration, *, l2: float = 1.0,
