@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from rag.answerers.abstention import MEANING_FEATURES
+
 log = logging.getLogger(__name__)
 
 # cosine of the question's e5 vector with the best sentence's and with the top passage's
-MEANING = ("e5_sentence", "e5_passage")
+MEANING = tuple(MEANING_FEATURES)
 # e5 reads 512 tokens at most, and the engine's time grows faster than the text (a 12,000-
 # character passage took 22 s here): each text is cut to this many characters (the fit sets'
 # passages are at most 310, so nothing they measured is cut).
