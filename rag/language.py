@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,30 @@ def cjk_bigrams(text: str) -> list[str]:
 
 
 @functools.cache
-def _t2s() -> Any:
+def _opencc() -> Any:
     try:
         import opencc
     except ImportError:
-        log.warning("opencc is not installed: traditional-script questions are analysed as "
-                    "typed (pip install opencc)")
+        log.warning("opencc is not installed: questions are used as typed, in their own Chinese "
+                    "script (pip install opencc)")
         return None
-    return opencc.OpenCC("t2s")  # a small table, read in a few ms
+    return opencc
+
+
+_converter_lock = threading.Lock()
+
+
+def script_converter(config: str) -> Any:
+    """OpenCC's converter ``config`` ("t2s", "s2twp", ...), read once per process on first
+    need (6-200 ms a table); None when OpenCC is not installed (said once)."""
+    with _converter_lock:  # a table is read once, even when two questions arrive together
+        return _converter(config)
+
+
+@functools.cache
+def _converter(config: str) -> Any:
+    opencc = _opencc()
+    return opencc.OpenCC(config) if opencc is not None else None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -51,7 +68,7 @@ def to_simplified(text: str) -> str:
     for text that is quoted or searched. Text without CJK characters is returned as it is."""
     if not has_cjk(text):
         return text
-    converter = _t2s()
+    converter = script_converter("t2s")
     return converter.convert(text) if converter is not None else text
 
 

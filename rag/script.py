@@ -10,15 +10,10 @@ so quotes and line numbers stay the document's own.
 
 from __future__ import annotations
 
-import functools
-import logging
-import threading
-from typing import Any, Protocol
+from typing import Protocol
 
 from rag.keyword import bigram_term
-from rag.language import CJK_RUN, cjk_bigrams
-
-log = logging.getLogger(__name__)
+from rag.language import CJK_RUN, cjk_bigrams, script_converter
 
 # to simplified (Taiwan phrasing to mainland's), a few ms to read
 TO_SIMPLIFIED = ("t2s", "tw2sp")
@@ -29,26 +24,12 @@ TO_TRADITIONAL = ("s2t", "s2twp", "s2hk")
 # holds (next to) no traditional text.
 TRADITIONAL_PAIRS = ("這個", "我們", "們的", "時間", "發展", "國家", "為了", "對於", "這些",
                      "沒有", "問題", "時候", "經濟", "開始", "進行")
-_lock = threading.Lock()
 
 
 class KnownTerms(Protocol):
     def prefetch(self, terms: set[str]) -> None: ...
 
     def knows(self, term: str) -> bool: ...
-
-
-@functools.cache
-def _converters(configs: tuple[str, ...]) -> list[Any]:  # opencc has no type hints
-    """OpenCC's converters for ``configs`` (read on first need: 6-200 ms a table); none, said
-    once, when OpenCC is not installed."""
-    try:
-        import opencc
-    except ImportError:
-        log.warning("opencc is not installed: questions are not matched to the corpus's "
-                    "script (pip install opencc)")
-        return []
-    return [opencc.OpenCC(c) for c in configs]
 
 
 def variants(question: str, *, traditional: bool = True) -> list[str]:
@@ -58,10 +39,10 @@ def variants(question: str, *, traditional: bool = True) -> list[str]:
     if not CJK_RUN.search(question):
         return [question]
     out = [question]
-    configs = TO_SIMPLIFIED + (TO_TRADITIONAL if traditional else ())
-    with _lock:  # the tables are read once, even when two questions arrive together
-        converters = _converters(configs)
-    for converter in converters:
+    for config in TO_SIMPLIFIED + (TO_TRADITIONAL if traditional else ()):
+        converter = script_converter(config)
+        if converter is None:
+            break
         text = converter.convert(question)
         if text not in out:
             out.append(text)

@@ -64,5 +64,5 @@ def meaning_signals(question: str, sentence: str, passage: str) -> dict[str, flo
     if not available():
         return {}
     q = _vector(question[:MAX_CHARS], True)
-    return {"e5_sentence": round(float(q @ _vector(sentence[:MAX_CHARS], False)), 4),
-            "e5_passage": round(float(q @ _vector(passage[:MAX_CHARS], False)), 4)}
+    return {"e5_sentence": float(q @ _vector(sentence[:MAX_CHARS], False)),
+            "e5_passage": float(q @ _vector(passage[:MAX_CHARS], False))}
