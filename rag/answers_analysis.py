@@ -207,22 +207,50 @@ _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
            "九": 9, "十": 10}
 
 
+# Questions that name no unit but ask for one kind of quantity: a year (哪一年), a day (哪天),
+# a month, a price (多少钱) or a length (多深, 多远); the answer states it with such a unit.
+_KIND_Q = (
+    (re.compile(r"哪一?年|何年|哪个年份|什么年份|年份"), "年"),
+    (re.compile(r"哪一?天|哪一日|几号|几月几日|日期"), "日"),
+    (re.compile(r"哪一?个?月(?!份?[的里])|几月"), "月"),
+    (re.compile(r"多少钱|价格|票价|售价|价钱"), "元"),
+    (re.compile(r"多深|多高|多长(?!时间)|多远|多宽|多厚|海拔"), "米"),
+    (re.compile(r"多重(?!要)"), "千克"),
+)
+# What counts as the unit asked for: a day is 5日 or 5号, a price in any currency, a length or
+# a weight in any of the units newspapers and encyclopedias use.
+_UNIT_FORMS = {
+    "日": ("日", "号"),
+    "元": ("元", "美元", "欧元", "英镑", "镑", "日元", "円", "港元", "港币", "法郎", "卢布", "块"),
+    "米": ("米", "公里", "千米", "厘米", "毫米", "公尺", "英尺", "尺", "呎", "英寸", "英里", "哩",
+          "里", "丈"),
+    "千克": ("千克", "公斤", "克", "吨", "磅", "斤"),
+}
+
+
 def asked_unit(question: str) -> str | None:
-    """The unit a how-many question asks for (多少亿元 -> 亿元, 多大年龄 -> 岁), if any."""
+    """The unit a how-many question asks for (多少亿元 -> 亿元, 多大年龄 -> 岁, 哪一年 -> 年,
+    多深 -> 米), if any."""
     question = to_simplified(question)
     if _AGE_Q.search(question):
         return "岁"
     match = _UNIT_Q.search(question)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    return next((unit for pattern, unit in _KIND_Q if pattern.search(question)), None)
 
 
 def unit_missing(question: str, text: str) -> bool:
-    """Whether a unit is asked for and no number in ``text`` carries it (50亿元, 3个)."""
+    """Whether a unit is asked for and no number in ``text`` carries it (50亿元, 3个, 1769年,
+    5.3公里; a price may also be written $5)."""
     unit = asked_unit(question)
     if not unit:
         return False
-    return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?{re.escape(unit)}",
-                         to_simplified(text))
+    text = to_simplified(text)
+    forms = "|".join(map(re.escape, _UNIT_FORMS.get(unit, (unit,))))
+    if unit == "元" and re.search(r"[$€£¥￥]\s?\d", text):
+        return False
+    return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?(?:{forms})", text)
 
 
 def count_match(question: str, text: str) -> float:
