@@ -46,8 +46,10 @@ _TITLES = (
 )
 _TITLE_WORD = re.compile(rf"(?:{_TITLES})")
 _TITLE_NAME = re.compile(rf"(?:{_TITLES})([\u4e00-\u9fff]{{2,3}})")
+# A number in digits, or in Chinese numerals before a unit or measure word (二十世纪, 五岁, 三人:
+# not 一些, 十分 or 万一, which are no quantities).
 _NUMBER = re.compile(
-    r"\d+(?:[.,]\d+)?|[零〇一二两三四五六七八九十百千万亿]+(?=[个家项年月日天次位条种名所倍级%％])"
+    r"\d+(?:[.,]\d+)?|[零〇一二两三四五六七八九十百千万亿]+(?=[个家项年月日天次位条种名所倍级%％世岁人米秒元周届])"
 )
 
 

@@ -46,3 +46,11 @@ def test_a_list_question_never_misses_a_unit():
 def test_a_kind_of_quantity_needs_its_unit(question, answered, unanswered):
     assert not unit_missing(question, answered)
     assert unit_missing(question, unanswered)
+
+
+def test_chinese_numerals_before_a_measure_word_are_numbers():
+    from rag.answers_analysis import numbers
+
+    assert numbers("写成于二十世纪初期") == {"二十"}
+    assert numbers("三人死亡，年仅五岁") == {"三", "五"}
+    assert not numbers("一些人十分担心万一")
