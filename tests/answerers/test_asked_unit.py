@@ -21,6 +21,7 @@ from rag.answers_analysis import asked_unit, unit_missing
     ("帕特纳赫峡谷的门票一张多少钱？", "元"),
     ("那个人工湖有多深？", "米"),
     ("这台机器有多重？", "千克"),
+    ("他在哪个月的比赛中受伤？", "月"),
     # not quantities: 多重要, 多长时间 (a duration takes many units)
     ("这件事多重要？", None),
     ("修好要多长时间？", None),
