@@ -228,6 +228,17 @@ _UNIT_FORMS = {
           "里", "丈"),
     "千克": ("千克", "公斤", "克", "吨", "磅", "斤"),
 }
+# A price may also be written with its currency's sign first ($5).
+_UNIT_BEFORE = {"元": r"[$€£¥￥]\s?\d"}
+
+
+@lru_cache(maxsize=256)
+def _stated(unit: str) -> re.Pattern[str]:
+    """A number carrying ``unit`` (or one of its forms): 50亿元, 3个, 1769年, 5.3公里, $5."""
+    forms = "|".join(map(re.escape, _UNIT_FORMS.get(unit, (unit,))))
+    before = _UNIT_BEFORE.get(unit)
+    return re.compile(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?(?:{forms})"
+                      + (f"|{before}" if before else ""))
 
 
 def asked_unit(question: str) -> str | None:
@@ -246,13 +257,7 @@ def unit_missing(question: str, text: str) -> bool:
     """Whether a unit is asked for and no number in ``text`` carries it (50亿元, 3个, 1769年,
     5.3公里; a price may also be written $5)."""
     unit = asked_unit(question)
-    if not unit:
-        return False
-    text = to_simplified(text)
-    forms = "|".join(map(re.escape, _UNIT_FORMS.get(unit, (unit,))))
-    if unit == "元" and re.search(r"[$€£¥￥]\s?\d", text):
-        return False
-    return not re.search(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?(?:{forms})", text)
+    return bool(unit) and not _stated(unit).search(to_simplified(text))
 
 
 def count_match(question: str, text: str) -> float:
