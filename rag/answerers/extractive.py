@@ -4,7 +4,7 @@ Each sentence of the retrieved paragraphs is scored by IDF-weighted coverage of 
 words and character bigrams, the share of the question's characters it holds (which survives
 paraphrase: 毫不动摇 still shares 不动摇), its passage's retrieval score and the expected answer
 type. The answer is the best sentence (plus the next one when the best only introduces it), cut
-to the clauses around the match when it is long; the citation's quote is that answering span.
+to the clauses around the match when it is long, with the context it needs (``answer_context``).
 
 Whether to answer at all is one calibrated decision (``rag.answerers.abstention``): the signals
 below and the answer's meaning (``rag.answerers.semantic``), in a model fitted on fit data.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration, shipped_model
+from rag.answerers.answer_context import with_context
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.semantic import meaning_signals
 from rag.answerers.sentence_scoring import (
@@ -63,16 +64,15 @@ MAX_ANSWER_CHARS = 150
 # 0.3 & 120: .684/71, .774/78; 0.05 & 180: .719/84, .871/102; 0.0 & 200: .736/99, .887/146.
 SECOND_SHARE = 0.05
 # "A和B分别…" asks for one fact per subject: the other subject's sentence joins at this share
-# (.02 before the aspect features made the ranker's shares more peaked; .01, .005 and .02 give
-# the same figures on the fit sets, which hold 6 such questions; with .02 a question asked of
-# two knowledge bases fused by RRF lost its second subject's date at a share of .019).
+# (.01, .005 and .02 give the same figures on the fit sets, which hold 6 such questions; with
+# .02 a question asked of two knowledge bases fused by RRF lost its second subject's date).
 SEVERAL_SHARE = 0.01
 SECOND_MAX_CHARS = 180
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the answerer found: the sentences it would answer with and the signals about them."""
+    """What the answerer found: the sentences it would show and the signals about them."""
 
     qtype: QType
     chosen: list[SentenceSpan]
@@ -127,8 +127,7 @@ class ExtractiveAnswerer(Answerer):
         """The answer sentences and the signals the abstention decision weighs."""
         scorer = Scorer(evidence)
         qtype = question_type(evidence.question)
-        ranked = sorted(self._candidates(evidence, scorer, qtype),
-                        key=lambda s: (-s.score, s.rank))
+        ranked = sorted(self._candidates(evidence, scorer, qtype), key=lambda s: (-s.score, s.rank))
         if not ranked:
             return None
         chosen = self._choose(ranked, qtype, evidence, scorer)
@@ -162,7 +161,8 @@ class ExtractiveAnswerer(Answerer):
         }
         if self.semantic:
             signals.update(meaning_signals(question, best.text, evidence.passages[0].text))
-        return Analysis(qtype, chosen, {k: round(float(v), 4) for k, v in signals.items()})
+        shown = with_context(chosen, evidence, MAX_ANSWER_CHARS)  # after the signals: display only
+        return Analysis(qtype, shown, {k: round(float(v), 4) for k, v in signals.items()})
 
     def _candidates(self, evidence: Evidence, scorer: Scorer, qtype: QType
                     ) -> list[SentenceSpan]:

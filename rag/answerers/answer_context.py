@@ -1,0 +1,89 @@
+"""The sentences an answer shows around the ones it was decided on.
+
+The answerer decides whether to answer from its chosen sentences; what it then shows may
+reach a little further within the same paragraph, up to the length budget:
+
+- a sentence that opens by pointing back (因此, 但, 此时, 该, 他...) is read after the
+  sentence it points to, so that one is shown first: "此战奠定了…霸权" is answered with the
+  battle it refers to;
+- an answer that already runs on into the next sentence (a reason, a list, an introduction)
+  keeps going while it fits: such answers in the fit data often span three or four sentences.
+
+Contiguous sentences are shown as one quote, so the citation marks one span of the paragraph.
+Chosen on the fit sets (CMRC fit half: contains gold .832 -> .864, mean answer 72 -> 90
+characters; qa_readers_fit .742 -> .758; the seed sets unchanged); see eval/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from rag.answerers.base import Evidence
+from rag.answerers.sentence_scoring import SentenceSpan, next_sentence
+from rag.language import to_simplified
+from rag.sentences import sentence_spans
+
+# Openings that refer to what came before: result and contrast connectives, demonstratives
+# and personal pronouns (matched on the simplified form, so traditional text reads the same).
+# 故 alone is left out: 故事 opens sentences too often.
+_POINTS_BACK = re.compile(
+    r"(?:因此|所以|因而|于是|故而|从而|由此|为此|但是|但|然而|不过|而且|而|并且|结果"
+    r"|在此|此时|此后|此|这|该|其|他们|她们|它们|他|她|它|牠们|牠)")
+
+
+def previous_sentence(s: SentenceSpan, evidence: Evidence) -> SentenceSpan | None:
+    """The sentence before ``s`` in its paragraph, when ``s`` starts a sentence."""
+    text = evidence.paragraph(s.doc, s.paragraph).text
+    before = None
+    for start, end in sentence_spans(text):
+        if start <= s.start < end and text[start:s.start].strip():
+            return None  # ``s`` was cut out of the middle of its sentence
+        if end <= s.start and text[start:end].strip():
+            before = (start, end)
+    if before is None:
+        return None
+    start, end = before
+    return replace(s, start=start, end=end, text=text[start:end].strip())
+
+
+def points_back(text: str) -> bool:
+    return bool(_POINTS_BACK.match(to_simplified(text.lstrip())))
+
+
+def _chars(spans: list[SentenceSpan]) -> int:
+    return sum(len(s.text) for s in spans)
+
+
+def with_context(chosen: list[SentenceSpan], evidence: Evidence,
+                 max_chars: int) -> list[SentenceSpan]:
+    """``chosen`` (best first) with the run-on continued and the sentence pointed back to."""
+    out = list(chosen)
+    runs_on = (len(out) >= 2 and (out[1].doc, out[1].paragraph) == (out[0].doc, out[0].paragraph)
+               and next_sentence(out[0], evidence) is not None
+               and next_sentence(out[0], evidence).start == out[1].start)
+    if runs_on and len(out) == 2:
+        while (follow := next_sentence(out[-1], evidence)) is not None \
+                and _chars(out) + len(follow.text) <= max_chars:
+            out.append(follow)
+    before = previous_sentence(out[0], evidence) if points_back(out[0].text) else None
+    if before is not None and not any(s.start == before.start for s in out):
+        while len(out) > 1 and len(before.text) + _chars(out) > max_chars:
+            out.pop()
+        if len(before.text) + _chars(out) <= max_chars:
+            out.insert(0, before)
+    return _merge(out, evidence)
+
+
+def _merge(spans: list[SentenceSpan], evidence: Evidence) -> list[SentenceSpan]:
+    """Adjacent spans of one paragraph joined into one (one quote, one citation mark)."""
+    out: list[SentenceSpan] = []
+    for s in spans:
+        last = out[-1] if out else None
+        if last is not None and (last.doc, last.paragraph) == (s.doc, s.paragraph):
+            text = evidence.paragraph(s.doc, s.paragraph).text
+            if last.end <= s.start and not text[last.end:s.start].strip():
+                out[-1] = replace(last, end=s.end, text=text[last.start:s.end].strip())
+                continue
+        out.append(s)
+    return out
