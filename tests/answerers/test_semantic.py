@@ -11,7 +11,8 @@ from rag.answerers.abstention import (
     shipped_model,
 )
 from rag.answerers.extractive import ExtractiveAnswerer
-from rag.answerers.semantic import MAX_CHARS, MEANING, meaning_signals
+from rag.answerers.semantic import MAX_CHARS, MEANING, MEANING_TOP, by_meaning, meaning_signals
+from rag.answerers.sentence_scoring import SentenceSpan
 from rag.config import Settings
 
 
@@ -49,3 +50,36 @@ def test_a_long_passage_is_read_only_up_to_the_bound():
     long_passage = "很长的段落。" * 2000  # 12,000 characters: unbounded, e5 took 22 s here
     bounded = meaning_signals(question, sentence, long_passage)
     assert bounded == meaning_signals(question, sentence, long_passage[:MAX_CHARS])
+
+
+def _ranked(*pairs: tuple[str, float]) -> list[SentenceSpan]:
+    return [SentenceSpan("a.txt", 0, i * 100, i * 100 + len(text), text, 1.0, 0, score=share)
+            for i, (text, share) in enumerate(pairs)]
+
+
+APPLE = "苹果富含维生素，口感清脆。"
+SECRETARY = "兖州区委书记王庆出席会议并讲话。"
+
+
+def test_a_close_call_goes_to_the_sentence_closer_in_meaning():
+    ranked = by_meaning(_ranked((APPLE, 0.6), (SECRETARY, 0.4)), "兖州区委书记是谁？")
+    assert [s.text for s in ranked] == [SECRETARY, APPLE]
+    assert abs(sum(s.score for s in ranked) - 1.0) < 1e-9  # still the shares of one softmax
+
+
+def test_a_clear_lead_of_the_words_stands():
+    ranked = by_meaning(_ranked((APPLE, 0.995), (SECRETARY, 0.005)), "兖州区委书记是谁？")
+    assert [s.text for s in ranked] == [APPLE, SECRETARY]
+
+
+def test_sentences_below_the_first_few_keep_their_places():
+    pairs = [(f"苹果第{i}次丰收，口感清脆。", 0.15) for i in range(MEANING_TOP)]
+    ranked = by_meaning(_ranked(*pairs, (SECRETARY, 0.1)), "兖州区委书记是谁？")
+    assert ranked[-1].text == SECRETARY
+
+
+def test_with_meaning_off_the_words_alone_answer(seed_rag):
+    question = "兖州区委书记是谁？"
+    evidence = seed_rag.evidence(question, seed_rag.retrieve(question))
+    analysis = ExtractiveAnswerer(semantic=False).analyse(evidence)
+    assert analysis is not None and "王庆" in "".join(s.text for s in analysis.chosen)
