@@ -67,11 +67,11 @@ def with_context(chosen: list[SentenceSpan], evidence: Evidence,
                 and _chars(out) + len(follow.text) <= max_chars:
             out.append(follow)
     before = previous_sentence(out[0], evidence) if points_back(out[0].text) else None
-    if before is not None and not any(s.start == before.start for s in out):
-        while len(out) > 1 and len(before.text) + _chars(out) > max_chars:
-            out.pop()
-        if len(before.text) + _chars(out) <= max_chars:
-            out.insert(0, before)
+    if (before is not None and not any(s.start == before.start for s in out)
+            and len(before.text) + len(out[0].text) <= max_chars):
+        while len(before.text) + _chars(out) > max_chars:
+            out.pop()  # the tail gives way; the best sentence stays (it fits, checked above)
+        out.insert(0, before)
     return _merge(out, evidence)
 
 

@@ -104,8 +104,12 @@ def test_the_sentence_pointed_back_to_outranks_the_tail_of_a_run_on():
     budget = len(before.text) + len(best.text) + 1  # no room for the follow-up
     shown = with_context([best, follow], evidence, budget)
     assert [s.text for s in shown] == [before.text + best.text]
-    # and nothing is prepended when even best and the previous one do not fit
+    # and nothing is prepended, nor taken away, when best and the previous one do not fit
     assert with_context([best], evidence, len(best.text) + 2) == [best]
+    budget = len(best.text) + len(follow.text) + 4
+    assert len(before.text) + len(best.text) > budget
+    shown = with_context([best, follow], evidence, budget)
+    assert [s.text for s in shown] == [best.text + follow.text]
 
 
 def test_the_answerer_decides_on_its_sentence_and_shows_the_reason_before_it():
