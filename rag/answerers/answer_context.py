@@ -1,22 +1,27 @@
-"""The sentences an answer shows around the ones it was decided on.
+"""Which sentences an answer shows, around the ones it was decided on.
 
-The answerer decides whether to answer from its chosen sentences; what it then shows may
-reach a little further within the same paragraph, up to the length budget:
+The answerer decides whether to answer from the sentences the words chose. What it shows may
+differ, within the same length budget:
 
-- a sentence that opens by pointing back (因此, 但, 此时, 该, 他...) is read after the
-  sentence it points to, so that one is shown first: "此战奠定了…霸权" is answered with the
-  battle it refers to;
+- the lead: the meaning's pick among close calls (``rag.answerers.semantic.by_meaning``), or a
+  sentence stating the numbers the question names ("1842年，潘仕成做了什么"); read by the
+  decision as well, both cost abstention figures on the fit data, so they only choose what
+  is shown;
+- a sentence that opens by pointing back (因此, 但, 此时, 该, 他...) is read after the sentence
+  it points to, so that one is shown first: "此战奠定了…霸权" is answered with the battle it
+  refers to;
 - an answer that already runs on into the next sentence (a reason, a list, an introduction)
   keeps going while it fits: such answers in the fit data often span three or four sentences.
 
 Contiguous sentences are shown as one quote, so the citation marks one span of the paragraph.
-Chosen on the fit sets (CMRC fit half: contains gold .832 -> .864, mean answer 72 -> 90
-characters; qa_readers_fit .742 -> .758; the seed sets unchanged); see eval/README.md.
+Chosen on the fit sets; the figures are in eval/README.md ("What an answer shows around its
+sentences" and the two sections after it).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 
 from rag.answerers.base import Evidence
@@ -30,6 +35,27 @@ from rag.sentences import sentence_spans
 _POINTS_BACK = re.compile(
     r"(?:因此|所以|因而|于是|故而|从而|由此|为此|但是|但|然而|不过|而且|而|并且|结果"
     r"|在此|此时|此后|此|这|该|其|他们|她们|它们|他|她|它|牠们|牠)")
+
+
+_DIGITS = re.compile(r"\d+")
+# how far down the ranker's order a sentence stating the question's numbers may come from
+NUMBERS_WITHIN = 8
+
+
+def _digits(text: str) -> set[str]:
+    return set(_DIGITS.findall(unicodedata.normalize("NFKC", text)))
+
+
+def numbers_first(ranked: list[SentenceSpan], question: str) -> list[SentenceSpan]:
+    """``ranked`` with the first of its top ``NUMBERS_WITHIN`` sentences that states every
+    number the question names (1842年, 4x100米) moved ahead, when the first one does not."""
+    named = _digits(question)
+    if not named or not ranked or named <= _digits(ranked[0].text):
+        return ranked
+    for i, s in enumerate(ranked[:NUMBERS_WITHIN]):
+        if named <= _digits(s.text):
+            return [s, *ranked[:i], *ranked[i + 1:]]
+    return ranked
 
 
 def previous_sentence(s: SentenceSpan, evidence: Evidence) -> SentenceSpan | None:
@@ -59,10 +85,9 @@ def with_context(chosen: list[SentenceSpan], evidence: Evidence,
                  max_chars: int) -> list[SentenceSpan]:
     """``chosen`` (best first) with the run-on continued and the sentence pointed back to."""
     out = list(chosen)
-    runs_on = (len(out) >= 2 and (out[1].doc, out[1].paragraph) == (out[0].doc, out[0].paragraph)
-               and next_sentence(out[0], evidence) is not None
-               and next_sentence(out[0], evidence).start == out[1].start)
-    if runs_on and len(out) == 2:
+    after = next_sentence(out[0], evidence) if len(out) == 2 else None
+    if after is not None and (after.doc, after.paragraph, after.start) == (
+            out[1].doc, out[1].paragraph, out[1].start):  # it runs on into the next sentence
         while (follow := next_sentence(out[-1], evidence)) is not None \
                 and _chars(out) + len(follow.text) <= max_chars:
             out.append(follow)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration, shipped_model
-from rag.answerers.answer_context import with_context
+from rag.answerers.answer_context import numbers_first, with_context
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.semantic import by_meaning, meaning_signals
 from rag.answerers.sentence_scoring import (
@@ -159,10 +159,12 @@ class ExtractiveAnswerer(Answerer):
             "bigrams_missing": bigrams_missing(evidence, paragraphs),
             "rarest_missing": support[1],
         }
-        if self.semantic:  # the decision reads the words' choice; meaning picks what is shown
+        if self.semantic:
             signals.update(meaning_signals(question, best.text, evidence.passages[0].text))
-            chosen = self._choose(by_meaning(ranked, question), qtype, evidence, scorer)
-        shown = with_context(chosen, evidence, MAX_ANSWER_CHARS)  # after the signals: display only
+        lead = numbers_first(by_meaning(ranked, question) if self.semantic else ranked, question)
+        if lead is not ranked:  # what is shown; the decision read the words' own choice
+            chosen = self._choose(lead, qtype, evidence, scorer)
+        shown = with_context(chosen, evidence, MAX_ANSWER_CHARS)
         return Analysis(qtype, shown, {k: round(float(v), 4) for k, v in signals.items()})
 
     def _candidates(self, evidence: Evidence, scorer: Scorer, qtype: QType

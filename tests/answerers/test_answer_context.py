@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answerers.answer_context import points_back, previous_sentence, with_context
+from rag.answerers.answer_context import (
+    NUMBERS_WITHIN,
+    numbers_first,
+    points_back,
+    previous_sentence,
+    with_context,
+)
 from rag.answerers.base import Evidence
 from rag.answerers.extractive import MAX_ANSWER_CHARS, ExtractiveAnswerer
 from rag.answerers.sentence_scoring import Scorer, SentenceSpan, trim_span
@@ -120,3 +126,33 @@ def test_the_answerer_decides_on_its_sentence_and_shows_the_reason_before_it():
     assert "渡河突击" in shown and "此战奠定了元亲在土佐的霸权" in shown
     assert len(shown) <= MAX_ANSWER_CHARS
 
+
+
+def _ranked(*texts: str) -> list[SentenceSpan]:
+    return [SentenceSpan(DOC, 0, i * 100, i * 100 + len(t), t, 1.0, 0, score=1.0 / (i + 2))
+            for i, t in enumerate(texts)]
+
+
+BORN = "清嘉庆九年(1804年)，潘仕成出生。"
+MINES = "道光二十二年（1842年）十月，潘仕成出资在广州研发水雷。"
+
+
+def test_the_sentence_stating_the_questions_numbers_leads():
+    ranked = _ranked(BORN, "潘仕成是晚清巨富。", MINES)
+    led = numbers_first(ranked, "1842年，潘仕成做了什么事情？")
+    assert [s.text for s in led] == [MINES, BORN, "潘仕成是晚清巨富。"]
+
+
+def test_the_order_stands_when_the_first_states_them_or_none_does():
+    ranked = _ranked(MINES, BORN)
+    assert numbers_first(ranked, "1842年，潘仕成做了什么事情？") == ranked
+    assert numbers_first(ranked, "潘仕成做了什么事情？") == ranked  # no number named
+    assert numbers_first(_ranked(BORN), "1842年，潘仕成做了什么事情？") == _ranked(BORN)
+    far = _ranked(*(["潘仕成是晚清巨富。"] * NUMBERS_WITHIN), MINES)
+    assert numbers_first(far, "1842年，潘仕成做了什么？") == far  # too far down
+
+
+def test_every_named_number_counts_in_either_width():
+    ranked = _ranked("1970年4月至1971年11月任连长。", "１９６９年９月至１９７０年４月任参谋。")
+    led = numbers_first(ranked, "1969年9月至1970年4月，他担任什么职务？")
+    assert led[0].text.endswith("任参谋。")
