@@ -37,10 +37,13 @@ SAMPLE = Path(__file__).parent / "data" / "cmrc_report_sample"
 # With the answer's meaning (e5 similarities) in the abstention model (and keyword_strength
 # out of it): contains_gold .822 at 72.0 characters, citation precision .982, abstention
 # correct .913 (21/23) and wrong .030 (5/169); the correct-abstention floor goes to .82 (19/23).
+# With answers showing the context they need, the meaning's and the named numbers' pick of the
+# sentence shown: contains_gold .852 at 84.9 characters, citation precision .994, abstention
+# unchanged (.913 / .030); the contains_gold floor follows (.80 -> .83).
 FLOORS = {
     ("retrieval", "hit@1"): 0.85,
     ("retrieval", "hit@5"): 0.94,
-    ("answer", "contains_gold"): 0.80,
+    ("answer", "contains_gold"): 0.83,
     ("citation", "precision"): 0.94,
     ("abstention", "correct"): 0.82,  # 19/23
 }
