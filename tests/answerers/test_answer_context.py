@@ -1,6 +1,6 @@
 """What an answer shows around the sentences it was decided on (rag.answerers.answer_context):
-the sentence a pointing-back opening refers to, a run-on continued within the budget, and
-adjacent sentences quoted as one span."""
+the sentence a pointing-back opening refers to, a run-on continued within the budget, adjacent
+sentences quoted as one span, and the sentence stating the question's numbers leading."""
 
 from __future__ import annotations
 
@@ -126,6 +126,15 @@ def test_the_answerer_decides_on_its_sentence_and_shows_the_reason_before_it():
     assert "渡河突击" in shown and "此战奠定了元亲在土佐的霸权" in shown
     assert len(shown) <= MAX_ANSWER_CHARS
 
+
+def test_sentences_of_different_paragraphs_stay_separate_quotes():
+    first = Paragraph(doc=DOC, index=0, text="甲队先出发。", line_start=1, line_end=1)
+    second = Paragraph(doc=DOC, index=1, text="因此乙队随后跟上。", line_start=3, line_end=3)
+    evidence = Evidence(question="乙队为什么随后跟上？", passages=(),
+                        paragraph=lambda d, i: (first, second)[i])
+    spans = [SentenceSpan(DOC, 0, 0, 6, first.text, 1.0, 0),
+             SentenceSpan(DOC, 1, 0, 9, second.text, 1.0, 0)]
+    assert with_context(spans, evidence, MAX_ANSWER_CHARS) == spans
 
 
 def _ranked(*texts: str) -> list[SentenceSpan]:
