@@ -48,8 +48,9 @@ _TITLE_WORD = re.compile(rf"(?:{_TITLES})")
 _TITLE_NAME = re.compile(rf"(?:{_TITLES})([\u4e00-\u9fff]{{2,3}})")
 # A number in digits, or in Chinese numerals before a unit or measure word (二十世纪, 五岁, 三人:
 # not 一些, 十分 or 万一, which are no quantities).
+_CN_NUMERALS = "零〇一二两三四五六七八九十百千万"
 _NUMBER = re.compile(
-    r"\d+(?:[.,]\d+)?|[零〇一二两三四五六七八九十百千万亿]+(?=[个家项年月日天次位条种名所倍级%％世岁人米秒元周届])"
+    rf"\d+(?:[.,]\d+)?|[{_CN_NUMERALS}亿]+(?=[个家项年月日天次位条种名所倍级%％世岁人米秒元周届])"
 )
 
 
@@ -237,7 +238,7 @@ def _stated(unit: str) -> re.Pattern[str]:
     """A number carrying ``unit`` (or one of its forms): 50亿元, 3个, 1769年, 5.3公里, $5."""
     forms = "|".join(map(re.escape, _UNIT_FORMS.get(unit, (unit,))))
     before = _UNIT_BEFORE.get(unit)
-    return re.compile(rf"(?:\d|[零〇一二两三四五六七八九十百千万])[多余]?(?:{forms})"
+    return re.compile(rf"(?:\d|[{_CN_NUMERALS}])[多余]?(?:{forms})"
                       + (f"|{before}" if before else ""))
 
 

@@ -37,6 +37,8 @@ _POINTS_BACK = re.compile(
     r"|在此|此时|此后|此|这|该|其|他们|她们|它们|他|她|它|牠们|牠)")
 
 
+# Digit runs only, not ``rag.answers_analysis.numbers``: Chinese numerals in a question are
+# mostly counts (哪三个产业), which ``count_match`` already answers; years are in digits.
 _DIGITS = re.compile(r"\d+")
 # how far down the ranker's order a sentence stating the question's numbers may come from
 NUMBERS_WITHIN = 8

@@ -162,9 +162,9 @@ class ExtractiveAnswerer(Answerer):
         if self.semantic:
             signals.update(meaning_signals(question, best.text, evidence.passages[0].text))
         lead = numbers_first(by_meaning(ranked, question) if self.semantic else ranked, question)
-        if lead is not ranked:  # what is shown; the decision read the words' own choice
-            chosen = self._choose(lead, qtype, evidence, scorer)
-        shown = with_context(chosen, evidence, MAX_ANSWER_CHARS)
+        # what is shown; the decision read the words' own choice
+        shown = self._choose(lead, qtype, evidence, scorer) if lead is not ranked else chosen
+        shown = with_context(shown, evidence, MAX_ANSWER_CHARS)
         return Analysis(qtype, shown, {k: round(float(v), 4) for k, v in signals.items()})
 
     def _candidates(self, evidence: Evidence, scorer: Scorer, qtype: QType
