@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -63,20 +64,42 @@ def available() -> bool:
         return _embedder() is not None
 
 
-@functools.lru_cache(maxsize=4096)
-def _vector(text: str, query: bool) -> np.ndarray:
-    vector = _embedder().embed([text], query=query)[0]
-    vector.flags.writeable = False  # shared by every caller of the cache
-    return vector
+# Vectors of texts seen before are reused (the same passages and sentences come back question
+# after question); a least-recently-used map, so that the texts a question has not seen yet
+# are encoded in one batch (the engine gives a batch the same vectors as one text at a time).
+CACHE_SIZE = 4096
+_cache: OrderedDict[tuple[str, bool], np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _vectors(texts: list[str], query: bool) -> list[np.ndarray]:
+    """One vector per text (cut to ``MAX_CHARS``); the uncached ones encoded in one call."""
+    keys = [(t[:MAX_CHARS], query) for t in texts]
+    found: dict[tuple[str, bool], np.ndarray] = {}
+    with _cache_lock:
+        for key in keys:
+            if key in _cache:
+                _cache.move_to_end(key)
+                found[key] = _cache[key]
+    missing = [k for k in dict.fromkeys(keys) if k not in found]
+    if missing:
+        fresh = _embedder().embed([text for text, _ in missing], query=query)
+        with _cache_lock:
+            for key, vector in zip(missing, fresh, strict=True):
+                vector.flags.writeable = False  # shared by every caller of the cache
+                _cache[key] = found[key] = vector
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return [found[k] for k in keys]
 
 
 def meaning_signals(question: str, sentence: str, passage: str) -> dict[str, float]:
     """``MEANING`` for one answer, or {} when no model that reads Chinese is installed."""
     if not available():
         return {}
-    q = _vector(question[:MAX_CHARS], True)
-    return {"e5_sentence": float(q @ _vector(sentence[:MAX_CHARS], False)),
-            "e5_passage": float(q @ _vector(passage[:MAX_CHARS], False))}
+    (q,) = _vectors([question], True)
+    near_sentence, near_passage = _vectors([sentence, passage], False)
+    return {"e5_sentence": float(q @ near_sentence), "e5_passage": float(q @ near_passage)}
 
 
 def by_meaning(ranked: list[SentenceSpan], question: str) -> list[SentenceSpan]:
@@ -85,9 +108,9 @@ def by_meaning(ranked: list[SentenceSpan], question: str) -> list[SentenceSpan]:
     keep their places below. Unchanged when no model that reads Chinese is installed."""
     if len(ranked) < 2 or MEANING_WEIGHT <= 0 or not available():
         return ranked
-    q = _vector(question[:MAX_CHARS], True)
-    close = np.array([float(q @ _vector(s.text[:MAX_CHARS], False))
-                      for s in ranked[:MEANING_TOP]])
+    (q,) = _vectors([question], True)
+    close = np.array([float(q @ v) for v in _vectors([s.text for s in ranked[:MEANING_TOP]],
+                                                      False)])
     closeness = np.full(len(ranked), close.min())
     closeness[: len(close)] = close
     logits = np.log(np.array([s.score for s in ranked]) + 1e-12)

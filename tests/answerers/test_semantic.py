@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from rag.answerers import make_answerer
+from collections import OrderedDict
+
+import numpy as np
+
+from rag.answerers import make_answerer, semantic
 from rag.answerers.abstention import (
     CALIBRATION_FILE,
     MEANING_FEATURES,
@@ -83,3 +87,38 @@ def test_with_meaning_off_the_words_alone_answer(seed_rag):
     evidence = seed_rag.evidence(question, seed_rag.retrieve(question))
     analysis = ExtractiveAnswerer(semantic=False).analyse(evidence)
     assert analysis is not None and "王庆" in "".join(s.text for s in analysis.chosen)
+
+
+class _Counting:
+    """The real e5 embedder, recording which texts each call encodes."""
+
+    def __init__(self, real) -> None:
+        self.real, self.calls = real, []
+
+    def embed(self, texts, *, query=False):
+        self.calls.append(list(texts))
+        return self.real.embed(texts, query=query)
+
+
+def test_texts_not_seen_before_are_encoded_in_one_batch(monkeypatch):
+    real = semantic._embedder()
+    spy = _Counting(real)
+    monkeypatch.setattr(semantic, "_embedder", lambda: spy)
+    monkeypatch.setattr(semantic, "_cache", OrderedDict())
+    first = semantic._vectors([APPLE, SECRETARY, APPLE], False)
+    assert spy.calls == [[APPLE, SECRETARY]]  # once each, in one call
+    again = semantic._vectors([SECRETARY, "第三句话。"], False)
+    assert spy.calls[1:] == [["第三句话。"]]  # the seen one comes from the cache
+    alone = real.embed([SECRETARY], query=False)[0]
+    assert np.array_equal(first[1], alone) and np.array_equal(again[0], alone)
+    assert np.array_equal(first[0], first[2])
+
+
+def test_the_vector_cache_stays_bounded(monkeypatch):
+    monkeypatch.setattr(semantic, "_cache", OrderedDict())
+    monkeypatch.setattr(semantic, "CACHE_SIZE", 2)
+    semantic._vectors(["一。", "二。", "三。"], False)
+    assert list(semantic._cache) == [("二。", False), ("三。", False)]
+    semantic._vectors(["二。"], False)  # used again: the last to go
+    semantic._vectors(["四。"], False)
+    assert list(semantic._cache) == [("二。", False), ("四。", False)]
