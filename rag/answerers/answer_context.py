@@ -114,3 +114,21 @@ def _merge(spans: list[SentenceSpan], evidence: Evidence) -> list[SentenceSpan]:
                 continue
         out.append(s)
     return out
+
+
+ELLIPSIS = "…"
+
+
+def elided(text: str, start: int, end: int) -> tuple[bool, bool]:
+    """Whether the quote ``text[start:end]`` leaves out the start of the sentence it begins in,
+    and the end of the sentence it ends in (a long sentence trimmed to the clauses that
+    answer). The answer marks each cut with an ellipsis, so that a clipped quote does not read
+    as the whole sentence; the quote itself stays the paragraph's exact words."""
+    head = tail = False
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        if a <= start < b:
+            head = start > a + len(sentence) - len(sentence.lstrip())
+        if a < end <= b:
+            tail = end < b - (len(sentence) - len(sentence.rstrip()))
+    return head, tail

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rag.answerers.abstention import RANKING_FILE, Calibration, load_calibration, shipped_model
-from rag.answerers.answer_context import numbers_first, with_context
+from rag.answerers.answer_context import ELLIPSIS, elided, numbers_first, with_context
 from rag.answerers.base import Answerer, Evidence
 from rag.answerers.semantic import by_meaning, meaning_signals
 from rag.answerers.sentence_scoring import (
@@ -275,20 +275,20 @@ class ExtractiveAnswerer(Answerer):
         citations: list[Citation] = []
         parts: list[str] = []
         # Two picks can trim to the same words (a runner-up of the same sentence): say it once.
-        chosen = [s for i, s in enumerate(chosen)
-                  if not any(s.text in t.text for t in chosen[:i])]
+        chosen = [s for i, s in enumerate(chosen) if not any(s.text in t.text for t in chosen[:i])]
         for s in chosen:
             key = (s.doc, s.paragraph)
             para = evidence.paragraph(s.doc, s.paragraph)
-            numbers.setdefault(key, len(numbers) + 1)
-            n = numbers[key]
+            n = numbers.setdefault(key, len(numbers) + 1)
             offset = para.text.find(s.text, s.start)
             citations.append(Citation(
                 n=n, doc=s.doc, paragraph=s.paragraph,
                 lines=para.lines_of(offset, offset + len(s.text)),
                 text=para.text, quote=s.text, score=round(s.score, 4), page=para.page,
             ))
-            parts.append(f"{inert(s.text)}[{n}]")  # a "[2]" in the quote is not a marker
+            # "…" marks a cut sentence; a "[2]" in the quote is not a marker
+            head, tail = elided(para.text, offset, offset + len(s.text))
+            parts.append(f"{ELLIPSIS * head}{inert(s.text)}{ELLIPSIS * tail}[{n}]")
         return Answer(question=question, text="".join(parts) if is_cjk(question)
                       else " ".join(parts), abstained=False, citations=tuple(citations),
                       related=tuple(evidence.passages), backend=self.name)

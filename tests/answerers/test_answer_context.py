@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from rag.answerers.answer_context import (
+    ELLIPSIS,
     NUMBERS_WITHIN,
+    elided,
     numbers_first,
     points_back,
     previous_sentence,
@@ -165,3 +167,34 @@ def test_every_named_number_counts_in_either_width():
     ranked = _ranked("1970年4月至1971年11月任连长。", "１９６９年９月至１９７０年４月任参谋。")
     led = numbers_first(ranked, "1969年9月至1970年4月，他担任什么职务？")
     assert led[0].text.endswith("任参谋。")
+
+
+LONG = ("渡川之战中，一条兼定带着三千五百人攻打长宗我部元亲，原本预期农忙期间对方无法派出大量军队"
+        "出战，但由于对方在领内实行一领具足制度，因此集结约七千三百名士兵，在渡川迎击，元亲将军队"
+        "分成两股，一部直接渡河，一部迂回至北方，兼定又担心被两面夹击而后退，一条军溃败，战死两百余人。"
+        "此后兼定逃往海边隐居。")
+
+
+def test_a_quote_cut_from_its_sentence_is_marked_where_it_was_cut():
+    first_end = sentence_spans(LONG)[0][1]
+    assert elided(LONG, 0, first_end) == (False, False)  # the whole sentence
+    middle = LONG.index("元亲将军队")
+    assert elided(LONG, middle, LONG.index("，兼定又")) == (True, True)
+    assert elided(LONG, 0, LONG.index("，因此集结")) == (False, True)
+    assert elided(LONG, middle, first_end) == (True, False)
+    # a quote spanning two sentences is cut only where it starts or ends mid-sentence
+    assert elided(LONG, 0, len(LONG)) == (False, False)
+    assert elided(" " + LONG, 1, first_end + 1) == (False, False)  # leading space is no cut
+
+
+def test_the_answer_marks_a_trimmed_sentence_and_quotes_it_exactly():
+    evidence = _evidence(LONG, "元亲把军队分成了几股？")
+    answer = ExtractiveAnswerer(semantic=False).answer(evidence)
+    assert not answer.abstained and "分成两股" in answer.text
+    (citation,) = answer.citations
+    start = LONG.index(citation.quote)
+    assert len(citation.quote) < sentence_spans(LONG)[0][1]  # trimmed: over TRIM_OVER
+    head, tail = elided(LONG, start, start + len(citation.quote))
+    assert head or tail
+    assert answer.text == f"{ELLIPSIS * head}{citation.quote}{ELLIPSIS * tail}[1]"
+    assert ELLIPSIS not in citation.quote  # the quote stays the paragraph's own words
