@@ -24,10 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-if Path("/work/shared/tiktoken").is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", "/work/shared/tiktoken")
-
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_TIKTOKEN = ROOT.parent / "shared" / "tiktoken"  # ../shared beside the project
+if SHARED_TIKTOKEN.is_dir():
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED_TIKTOKEN))
+
 RESULTS = ROOT / "benchmarks" / "results"
 SEEDS = ROOT / "seeds"
 QA_FILE = ROOT / "eval" / "qa_seeds.jsonl"
