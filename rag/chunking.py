@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.language import simplified_form
 from rag.schema import Chunk, Paragraph, content_id
 from rag.sentences import clause_spans, sentence_spans
 from rag.tokens import count_tokens
+
+
+def chunk_size(text: str) -> int:
+    """The tokens ``text`` takes of a chunk's budget: counted on its simplified form, so that a
+    traditional-script text is chunked as its simplified form is. cl100k spends about 15% more
+    tokens on traditional characters (156.5k against 135.4k for the CMRC split's corpus in both
+    scripts), and the chunk size was chosen on simplified text."""
+    return count_tokens(simplified_form(text))
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def chunk_paragraphs(
     *,
     chunk_tokens: int = 200,
     overlap_tokens: int = 40,
-    count: Callable[[str], int] = count_tokens,
+    count: Callable[[str], int] = chunk_size,
 ) -> list[Chunk]:
     """Chunk the paragraphs of ONE document (all must share ``doc``)."""
     if chunk_tokens < 8:

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Collection
 
-from rag.language import CJK_RUN
+from rag.language import CJK_RUN, same_cut, simplified_form, to_simplified
 from rag.segmenter import jieba
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,23 @@ _UNSEEN = object()  # (compared by identity: no word equals it)
 
 def kept_word(word: str) -> str | None:
     w = word.strip()
-    # \w never matches white space, so testing the stripped word is the same test
-    return w if w and w not in STOPWORDS and _WORDLIKE.search(w) else None
+    # \w never matches white space, so testing the stripped word is the same test; a stopword
+    # written in traditional script (這個, 什麼) is a stopword too
+    if not w or w in STOPWORDS or not _WORDLIKE.search(w) or to_simplified(w) in STOPWORDS:
+        return None
+    return w
+
+
+def cut_words(lowered: str, cut: Callable[[str], list[str]]) -> list[str]:
+    """``cut``'s words of ``lowered`` (jieba's or an equal cut), cut where its simplified form
+    is cut (``rag.language.simplified_form``), in the text's own characters."""
+    form = simplified_form(lowered)
+    return cut(lowered) if form == lowered else same_cut(lowered, cut(form))
 
 
 def content_words(lowered: str) -> list[str]:
     """The words ``tokenize`` keeps from lower-cased text, in order (repeats kept)."""
-    raw = jieba().lcut(lowered)
+    raw = cut_words(lowered, jieba().lcut)
     cache = _WORD_CACHE
     kept = list(map(cache.get, raw, itertools.repeat(_UNSEEN)))
     if _UNSEEN in kept:  # words not met before: decide them once

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.fast_cut import Cutter
-from rag.keyword import BIGRAM_PREFIX, kept_word
+from rag.keyword import BIGRAM_PREFIX, cut_words, kept_word
 
 _SHIFT = 21  # bits of a code point
 _LOW = (1 << _SHIFT) - 1
@@ -205,7 +205,7 @@ def tokenize_batch(texts: Sequence[str], build: str = "") -> Batch:
     tokens: list[int] = []
     per_chunk = np.empty(n, dtype=np.int64)
     for i, text in enumerate(texts):
-        ids = vocabulary.word_ids(lcut(text.lower()))
+        ids = vocabulary.word_ids(cut_words(text.lower(), lcut))
         tokens += ids
         per_chunk[i] = len(ids)
     token_ids = np.array(tokens, dtype=np.int64)

@@ -72,6 +72,31 @@ def to_simplified(text: str) -> str:
     return converter.convert(text) if converter is not None else text
 
 
+def simplified_form(text: str) -> str:
+    """``text`` in simplified characters (OpenCC t2s) when that has the same length, else
+    ``text`` itself: what is cut into words and what is measured for a chunk's size, so that a
+    text in either script is cut and chunked alike. jieba's dictionary is simplified Chinese:
+    traditional text cut as written falls apart into single characters (體 is no dictionary
+    word's), and ``same_cut`` takes the simplified form's words back to the text's own
+    characters. Unlike ``to_simplified`` nothing is cached: chunk texts rarely repeat."""
+    if not has_cjk(text):
+        return text
+    converter = script_converter("t2s")
+    if converter is None:
+        return text
+    form = converter.convert(text)
+    return form if len(form) == len(text) else text
+
+
+def same_cut(text: str, pieces: list[str]) -> list[str]:
+    """``text`` cut where ``pieces`` (a cut of a text of the same length) cut their text."""
+    out, at = [], 0
+    for piece in pieces:
+        out.append(text[at : at + len(piece)])
+        at += len(piece)
+    return out
+
+
 def language_of(text: str) -> str:
     """'zh' when the text contains Chinese characters, else 'en'."""
     return "zh" if has_cjk(text) else "en"

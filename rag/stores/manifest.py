@@ -22,7 +22,9 @@ from rag.tokens import get_counter
 
 # 2: per-file counts in the file entries, one format for every store.
 FORMAT_VERSION = 2
-KEYWORD_SCHEME = f"jieba-precise+cjk-bigram/{SCHEME}"
+# "simplified-cut": traditional text is cut where its simplified form is cut (rag.keyword), so
+# an index cut the older way is rebuilt
+KEYWORD_SCHEME = f"jieba-precise-simplified-cut+cjk-bigram/{SCHEME}"
 MAX_SKIPPED = 200  # skip records kept in a manifest
 
 
@@ -33,6 +35,9 @@ def chunking_settings(settings: Settings, counter: str | None = None) -> dict[st
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "token_counter": counter or get_counter()[0],
+        # what the counter reads (rag.chunking.chunk_size): an index chunked on the text as
+        # written is chunked again
+        "counted_on": "simplified form",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 from conftest import SEEDS
 
@@ -88,3 +89,19 @@ def test_fallback_counter_warns_once_without_encoding(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["estimate", "5", "4"]
     assert out.stderr.count("built-in estimate") == 1
+
+
+def test_a_text_in_traditional_script_is_chunked_as_its_simplified_form():
+    import opencc
+
+    to_traditional = opencc.OpenCC("s2t").convert  # character for character
+    paragraphs = _seed_paragraphs()
+    traditional = [replace(p, text=to_traditional(p.text)) for p in paragraphs]
+    assert sum(count_tokens(p.text) for p in traditional) > 1.1 * sum(
+        count_tokens(p.text) for p in paragraphs)  # cl100k spends more on traditional text
+
+    def spans(ps):
+        return [(c.paragraphs, c.start, c.end, c.n_tokens)
+                for c in chunk_paragraphs(ps, chunk_tokens=240, overlap_tokens=60)]
+
+    assert spans(traditional) == spans(paragraphs)

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import opencc
 import pytest
 from conftest import ROOT, SEEDS
 
@@ -153,7 +154,9 @@ def test_an_update_tokenises_only_the_changed_files(tmp_path, monkeypatch):
 
 
 def test_batches_hold_each_chunks_counted_tokens_in_order(texts):
-    batch = texts[:40] + ["ABC abc 千亿级千亿级 §千亿", "§§ 文本 İ千亿 ΣΑΣ 千", "", "中"]
+    traditional = [opencc.OpenCC("s2twp").convert(t) for t in texts[:5]]
+    odd = ["ABC abc 千亿级千亿级 §千亿", "§§ 文本 İ千亿 ΣΑΣ 千", "", "中"]
+    batch = texts[:40] + odd + traditional
     terms: list = []
     for part in (batch[:20], batch[20:]):  # the second batch re-uses the first one's numbers
         got = tokenize_batch(part, build="test-batches")

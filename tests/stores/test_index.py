@@ -49,7 +49,8 @@ def test_manifest_records_what_built_it(corpus, tmp_path):
     assert m["format_version"] == 2
     assert m["embed_model"] == "bundled:all-MiniLM-L6-v2" and m["dimension"] == 384
     assert m["chunking"] == {"chunk_tokens": 240, "chunk_overlap": 60,
-                             "token_counter": "tiktoken:cl100k_base"}
+                             "token_counter": "tiktoken:cl100k_base",
+                             "counted_on": "simplified form"}
     assert set(m["files"]) == {"a.txt", "sub/b.md"}
     assert len(m["files"]["a.txt"]["sha256"]) == 64
     assert m["unk_rate"] > 0.3  # MiniLM cannot read most Chinese characters
