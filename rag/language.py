@@ -18,6 +18,7 @@ CJK_CHAR = re.compile(f"[{CJK_CHARS}]")
 
 NOT_FOUND = {
     "zh": "抱歉，文档中没有找到这个问题的答案。",
+    "zh-Hant": "抱歉，文件中沒有找到這個問題的答案。",
     "en": "Sorry, the answer to this question was not found in the documents.",
 }
 
@@ -97,9 +98,20 @@ def same_cut(text: str, pieces: list[str]) -> list[str]:
     return out
 
 
+# A text whose simplified form changes at least this share of its Chinese characters is
+# written in traditional script (a traditional question changes a quarter to a half of them; a
+# simplified one at most a rare variant character, 舖 -> 铺).
+TRADITIONAL_SHARE = 0.2
+
+
 def language_of(text: str) -> str:
-    """'zh' when the text contains Chinese characters, else 'en'."""
-    return "zh" if has_cjk(text) else "en"
+    """'zh-Hant' for Chinese in traditional script, 'zh' for other Chinese, else 'en'."""
+    if not has_cjk(text):
+        return "en"
+    cjk = CJK_CHAR.findall(text)
+    simplified = CJK_CHAR.findall(to_simplified(text))  # (t2s may change a phrase's length)
+    changed = sum(a != b for a, b in zip(cjk, simplified, strict=False))
+    return "zh-Hant" if changed >= TRADITIONAL_SHARE * len(cjk) and changed else "zh"
 
 
 def not_found_message(question: str) -> str:

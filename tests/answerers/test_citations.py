@@ -116,6 +116,7 @@ def test_gibberish_is_ungrounded_and_does_not_crash(gibberish):
 @pytest.mark.parametrize("reply", [
     NOT_FOUND["zh"],
     NOT_FOUND["en"],
+    NOT_FOUND["zh-Hant"],
     "文档中未提及董事长是谁。",
     "The sources do not contain the answer.",
     "I cannot answer this from the documents.",

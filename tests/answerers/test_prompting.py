@@ -106,6 +106,8 @@ def test_instructions_follow_the_question_language():
     en = build_prompt("Which industries does Yanzhou grow?", PASSAGES[:1]).messages[0]["content"]
     assert NOT_FOUND["zh"] in zh and "Chinese" in zh
     assert NOT_FOUND["en"] in en and "in English" in en
+    hant = build_prompt("兗州區培育哪三個產業？", PASSAGES[:1]).messages[0]["content"]
+    assert NOT_FOUND["zh-Hant"] in hant and "繁體中文" in hant and NOT_FOUND["zh"] not in hant
     assert re.search(r"\[1\] or \[1\]\[3\]", zh)
 
 

@@ -122,3 +122,17 @@ def test_the_vector_cache_stays_bounded(monkeypatch):
     semantic._vectors(["二。"], False)  # used again: the last to go
     semantic._vectors(["四。"], False)
     assert list(semantic._cache) == [("二。", False), ("四。", False)]
+
+
+def test_traditional_text_is_read_as_its_simplified_form():
+    import opencc
+
+    to_traditional = opencc.OpenCC("s2t").convert
+    question = "兖州区委书记是谁？"
+    sentence = "兖州区委书记王庆出席会议并讲话。"
+    passage = "兖州区召开大会，区委书记王庆出席会议并讲话。"
+    embedder = semantic._embedder()
+    raw = embedder.embed([to_traditional(sentence), sentence], query=False)
+    assert not np.allclose(raw[0], raw[1])  # the model itself reads the two scripts apart
+    assert meaning_signals(*map(to_traditional, (question, sentence, passage))) == (
+        meaning_signals(question, sentence, passage))

@@ -15,6 +15,7 @@ from rag.answers_analysis import (
     type_evidence,
     unit_missing,
 )
+from rag.language import NOT_FOUND, language_of
 
 TO_TW = opencc.OpenCC("s2twp").convert
 
@@ -44,3 +45,23 @@ def test_who_question_finds_the_name_next_to_the_post():
 def test_words_returned_stay_in_the_questions_script():
     assert title_modifier("太陽紙業的董事長是誰？") == "太陽紙業"
     assert title_modifier("太阳纸业的董事长是谁？") == "太阳纸业"
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("太阳纸业的董事长是谁？", "zh"), (TO_TW("太阳纸业的董事长是谁？"), "zh-Hant"),
+    ("誰？", "zh-Hant"),
+    ("兖州区店舖有几家？", "zh"),  # one rare variant character in simplified text
+    ("Who chairs Sun Paper?", "en"), ("2024", "en"),
+])
+def test_the_language_a_question_is_written_in(text, language):
+    assert language_of(text) == language
+
+
+def test_a_traditional_question_is_told_in_traditional_script_that_nothing_was_found():
+    from rag.answerers.base import Evidence
+    from rag.answerers.extractive import ExtractiveAnswerer
+
+    evidence = Evidence(question="火星上的兗州區有幾個產業？", passages=(),
+                        paragraph=lambda doc, i: None)
+    answer = ExtractiveAnswerer(semantic=False).answer(evidence)
+    assert answer.abstained and answer.text == NOT_FOUND["zh-Hant"]
