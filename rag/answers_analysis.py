@@ -145,6 +145,9 @@ def _key_terms(question: str) -> tuple[str, ...]:
 
     tagged = posseg().lcut(simplified_form(question))  # a traditional question cut as simplified
     words = same_cut(question, [w for w, _ in tagged])
+    if words is None:
+        tagged = posseg().lcut(question)
+        words = [w for w, _ in tagged]
     return tuple(
         w.lower() for w, (_, flag) in zip(words, tagged, strict=True)
         if flag in _KEY_FLAGS and w.strip() and w.lower() not in STOPWORDS

@@ -56,7 +56,8 @@ def cut_words(lowered: str, cut: Callable[[str], list[str]]) -> list[str]:
     """``cut``'s words of ``lowered`` (jieba's or an equal cut), cut where its simplified form
     is cut (``rag.language.simplified_form``), in the text's own characters."""
     form = simplified_form(lowered)
-    return cut(lowered) if form == lowered else same_cut(lowered, cut(form))
+    words = None if form == lowered else same_cut(lowered, cut(form))
+    return cut(lowered) if words is None else words
 
 
 def content_words(lowered: str) -> list[str]:

@@ -89,8 +89,11 @@ def simplified_form(text: str) -> str:
     return form if len(form) == len(text) else text
 
 
-def same_cut(text: str, pieces: list[str]) -> list[str]:
-    """``text`` cut where ``pieces`` (a cut of a text of the same length) cut their text."""
+def same_cut(text: str, pieces: list[str]) -> list[str] | None:
+    """``text`` cut where ``pieces`` (a cut of a text of the same length) cut their text; None
+    when the pieces do not add up to the text's length."""
+    if sum(map(len, pieces)) != len(text):
+        return None
     out, at = [], 0
     for piece in pieces:
         out.append(text[at : at + len(piece)])

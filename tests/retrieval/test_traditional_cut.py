@@ -54,6 +54,7 @@ def test_simplified_form():
     assert simplified_form("兖州区") == "兖州区"
     assert simplified_form("abc") == "abc"
     assert same_cut("兗州區發展", ["兖州区", "发展"]) == ["兗州區", "發展"]
+    assert same_cut("兗州區發展", ["兖州区", "发"]) is None  # not a cut of a text that long
 
 
 def test_without_opencc_text_is_cut_as_written(monkeypatch):
