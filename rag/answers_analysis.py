@@ -15,8 +15,8 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 
-from rag.language import same_cut, simplified_form, to_simplified
-from rag.segmenter import posseg
+from rag.language import to_simplified
+from rag.segmenter import posseg, tagged
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +143,8 @@ def key_terms(question: str) -> list[str]:
 def _key_terms(question: str) -> tuple[str, ...]:
     from rag.keyword import STOPWORDS
 
-    tagged = posseg().lcut(simplified_form(question))  # a traditional question cut as simplified
-    words = same_cut(question, [w for w, _ in tagged])
-    if words is None:
-        tagged = posseg().lcut(question)
-        words = [w for w, _ in tagged]
     return tuple(
-        w.lower() for w, (_, flag) in zip(words, tagged, strict=True)
+        w.lower() for w, flag in tagged(question)
         if flag in _KEY_FLAGS and w.strip() and w.lower() not in STOPWORDS
     )
 

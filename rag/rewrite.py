@@ -14,8 +14,8 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
-from rag.language import language_of
-from rag.segmenter import posseg
+from rag.language import language_of, simplified_form
+from rag.segmenter import tagged
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ def rewrite_by_rule(question: str, history: Sequence[Turn]) -> str:
         return question
     if language_of(question) == "en":
         return _rewrite_english(question, users[-1])
-    match = _LEADING.match(question)
+    # the pronoun lists are simplified: a traditional question (該公司) is matched through its
+    # simplified form, which has the same length, so the match's positions hold for both
+    match = _LEADING.match(simplified_form(question))
     if not match:
         return question
     pronoun = match.group("pro")
@@ -158,7 +160,7 @@ def _noun_runs(text: str) -> list[list[tuple[str, str]]]:
     """Runs of adjacent noun tokens (jieba POS), brackets inside a name kept."""
     runs: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
-    for word, flag in posseg().lcut(text):
+    for word, flag in tagged(text):
         if flag.startswith(_NOUN_FLAGS) or (current and word in _BRACKETS):
             current.append((word, flag))
         else:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import segmenter_cache
+from rag.language import same_cut, simplified_form
 from rag.segmenter_cache import CacheError, Dictionary, Entry
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,17 @@ def posseg() -> Any:
                 _words.attach_tagger(pos.dt)
             _posseg = pos
         return _posseg
+
+
+def tagged(text: str) -> list[tuple[str, str]]:
+    """(word, part-of-speech flag) pairs of ``text``, cut and tagged as its simplified form
+    (jieba's dictionary is simplified: 臺灣大學 tagged as written falls apart), the words in the
+    text's own characters."""
+    pairs = [(w, flag) for w, flag in posseg().lcut(simplified_form(text))]
+    words = same_cut(text, [w for w, _ in pairs])
+    if words is None:  # not a cut of this text: tag it as written
+        return [(w, flag) for w, flag in posseg().lcut(text)]
+    return [(word, flag) for word, (_, flag) in zip(words, pairs, strict=True)]
 
 
 def load_whole() -> None:

@@ -31,6 +31,14 @@ def test_leading_pronoun_becomes_the_previous_questions_entity(follow_up, expect
     assert rewrite_by_rule(follow_up, SUN_PAPER) == expected
 
 
+def test_a_follow_up_in_traditional_script():
+    history = [{"role": "user", "content": "山東太陽紙業股份有限公司的代表在大會上做了什麼？"}]
+    assert (rewrite_by_rule("該公司的董事長是誰？", history)
+            == "山東太陽紙業股份有限公司的董事長是誰？")
+    asked = [{"role": "user", "content": "溫金榮在會上提出了什麼要求？"}]
+    assert rewrite_by_rule("這位的職務是什麼？", asked) == "溫金榮的職務是什麼？"
+
+
 def test_short_company_name_is_the_entity_too():
     history = [{"role": "user", "content": "太阳纸业在大会上做了什么发言？"}]
     assert rewrite_by_rule("它的董事长是谁？", history) == "太阳纸业的董事长是谁？"
