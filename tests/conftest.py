@@ -58,6 +58,19 @@ SEEDS = ROOT / "seeds"
 
 
 @pytest.fixture(scope="session")
+def seed_chunk_texts() -> list[str]:
+    """The texts of the seed documents' chunks, as the index makes them."""
+    from rag.chunking import chunk_paragraphs
+    from rag.paragraphs import split_paragraphs
+
+    out = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        out += [c.text for c in chunk_paragraphs(split_paragraphs(
+            path.read_text(encoding="utf-8"), path.name))]
+    return out
+
+
+@pytest.fixture(scope="session")
 def seed_index(tmp_path_factory) -> Path:
     """An index over the real seed files, built once per test session."""
     from rag.pipeline import RAG

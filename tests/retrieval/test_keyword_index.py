@@ -18,23 +18,17 @@ from conftest import ROOT, SEEDS
 import rag.keyword_build as keyword_build
 import rag.keyword_postings as keyword_postings
 from rag import keyword_batch
-from rag.chunking import chunk_paragraphs
 from rag.keyword import K1, B, tokenize
 from rag.keyword_batch import term_key, term_text, tokenize_batch
 from rag.keyword_build import Reuse, build_keyword_index
 from rag.keyword_index import KeywordIndex
-from rag.paragraphs import split_paragraphs
 from rag.pipeline import RAG
 
 
 @pytest.fixture(scope="module")
-def texts() -> list[str]:
+def texts(seed_chunk_texts) -> list[str]:
     """The seed documents' chunk texts, plus an empty and a blank one."""
-    out = []
-    for path in sorted(SEEDS.glob("*.txt")):
-        out += [c.text for c in chunk_paragraphs(split_paragraphs(
-            path.read_text(encoding="utf-8"), path.name))]
-    return out + ["", "  \n"]
+    return seed_chunk_texts + ["", "  \n"]
 
 
 @pytest.fixture(scope="module")

@@ -4,30 +4,18 @@ simplified), and the words keep the text's own characters."""
 from __future__ import annotations
 
 import opencc
-import pytest
-from conftest import SEEDS
 
 import rag.language as language
 from rag.answers_analysis import key_terms
-from rag.chunking import chunk_paragraphs
 from rag.keyword import content_terms, tokenize
 from rag.language import same_cut, simplified_form, to_simplified
-from rag.paragraphs import split_paragraphs
 
 # character for character (s2t keeps the length; s2twp's phrases may not)
 TO_TRADITIONAL = opencc.OpenCC("s2t").convert
 
 
-@pytest.fixture(scope="module")
-def chunks() -> list[str]:
-    out = []
-    for path in sorted(SEEDS.glob("*.txt")):
-        out += [c.text for c in chunk_paragraphs(split_paragraphs(
-            path.read_text(encoding="utf-8"), path.name))]
-    return out
-
-
-def test_traditional_words_are_the_simplified_forms_words(chunks):
+def test_traditional_words_are_the_simplified_forms_words(seed_chunk_texts):
+    chunks = seed_chunk_texts
     changed = 0
     for text in chunks:
         traditional = TO_TRADITIONAL(text)
