@@ -45,11 +45,13 @@ class Run:
 
 
 def evidence_for(live: Live, question: str, passages: Sequence[Passage],
-              history: Sequence[dict[str, str]]) -> Evidence:
+                 history: Sequence[dict[str, str]], asked: str = "") -> Evidence:
+    """``question`` is what was searched; ``asked`` the user's words, when they differ."""
     live.terms.prefetch(set(tokenize(question)))  # one request for a remote store
     return Evidence(question=question, passages=tuple(passages),
                     paragraph=live.snapshot.paragraph, idf=live.terms.idf,
-                    in_corpus=live.terms.knows, history=tuple(history))
+                    in_corpus=live.terms.knows, history=tuple(history),
+                    asked=asked if asked != question else "")
 
 
 def _standalone(run: Run, answerer: Answerer) -> str:
@@ -69,7 +71,7 @@ def _retrieve(run: Run, answerer: Answerer) -> Evidence:
         run.passages = run.live.retriever.search(run.standalone, run.top_k)
         run.retrieved = time.perf_counter()
     run.check_deadline()
-    return evidence_for(run.live, run.standalone, run.passages, run.turns)
+    return evidence_for(run.live, run.standalone, run.passages, run.turns, asked=run.question)
 
 
 def answer_stream(run: Run, answerer: Answerer, *,

@@ -161,7 +161,8 @@ class RAG:
                  history: Sequence[dict[str, str]] = ()) -> Evidence:
         """What an answerer gets for ``passages`` (from ``retrieve``) on the live index."""
         live = self._live()
-        return evidence_for(live, self._searched(question, live), passages, history)
+        return evidence_for(live, self._searched(question, live), passages, history,
+                            asked=question)
 
     def ask_stream(self, question: str, top_k: int | None = None, *,
                    history: Sequence[dict[str, str]] = (), llm: str | None = None,

@@ -99,15 +99,17 @@ def count_messages(messages: Sequence[dict[str, str]],
     return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + REPLY_PRIMER
 
 
-def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: int = 4096,
-                 answer_tokens: int = 512,
+def build_prompt(question: str, passages: Sequence[Passage], *, reply_to: str | None = None,
+                 context_tokens: int = 4096, answer_tokens: int = 512,
                  count: Callable[[str], int] = count_tokens) -> Prompt:
-    """The grounded prompt for ``question`` over ``passages`` (best first) within budget.
+    """The grounded prompt for ``question`` over ``passages`` (best first) within budget; the
+    reply is asked for in the language of ``reply_to`` (the user's own words; default
+    ``question``).
 
     Raises ``ConfigError`` when even the instructions and question alone do not fit.
     """
     budget = context_tokens - answer_tokens
-    system = instructions(question)
+    system = instructions(reply_to or question)
 
     def messages(sources: Sequence[Source]) -> tuple[dict[str, str], ...]:
         return ({"role": "system", "content": system},

@@ -66,6 +66,6 @@ class FakeAnswerer(Answerer):
                         page=para.page)
 
     def _abstain(self, evidence: Evidence, reason: str) -> Answer:
-        return Answer(question=evidence.question, text=not_found_message(evidence.question),
+        return Answer(question=evidence.question, text=not_found_message(evidence.own_words),
                       abstained=True, related=tuple(evidence.passages[:3]),
                       backend=self.name, notice=f"abstained: {reason}")

@@ -51,7 +51,7 @@ class LLMAnswerer(Answerer):
     # -- the answerer interface ------------------------------------------------------------
 
     def prompt(self, evidence: Evidence) -> Prompt:
-        return build_prompt(evidence.question, evidence.passages,
+        return build_prompt(evidence.question, evidence.passages, reply_to=evidence.own_words,
                             context_tokens=self.context_tokens, answer_tokens=self.answer_tokens)
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
@@ -98,7 +98,7 @@ class LLMAnswerer(Answerer):
         )
 
     def _nothing_retrieved(self, evidence: Evidence) -> Answer:
-        return Answer(question=evidence.question, text=not_found_message(evidence.question),
+        return Answer(question=evidence.question, text=not_found_message(evidence.own_words),
                       abstained=True, backend=self.name, notice="abstained: nothing retrieved")
 
 

@@ -79,6 +79,14 @@ def test_rag_ask_streams_renumbered_checked_citations(server, seed_index):
     assert body["messages"][0]["role"] == "system" and QUESTION in body["messages"][1]["content"]
 
 
+def test_the_reply_is_asked_for_in_the_script_the_question_was_typed_in(server, seed_index):
+    rag = make_rag(seed_index, answerer(server))
+    rag.ask("兗州區正在培育哪三個千億級產業？")
+    system, user = server.requests[-1]["messages"][:2]
+    assert "繁體中文" in system["content"] and NOT_FOUND["zh-Hant"] in system["content"]
+    assert "兖州区正在培育哪三个千亿级产业？" in user["content"]  # searched in the corpus's script
+
+
 def test_whole_answer_uses_plain_json(server, seed_index):
     rag = make_rag(seed_index, "extractive")
     passages = rag.retrieve(QUESTION)

@@ -9,6 +9,7 @@ import opencc
 import pytest
 from conftest import SEEDS
 
+from rag.language import NOT_FOUND
 from rag.pipeline import RAG
 from rag.script import in_corpus_script, variants
 
@@ -48,6 +49,14 @@ def test_traditional_question_over_simplified_corpus(seed_rag):
     assert not answer.abstained, answer.notice
     assert "王庆" in answer.text and answer.citations[0].doc == DOC0
     assert answer.rewritten_question == "兖州区委书记是谁？"
+
+
+def test_not_found_is_said_in_the_script_the_question_was_typed_in(seed_rag):
+    answer = seed_rag.ask("火星上的兗州區有幾座火山？")
+    assert answer.abstained and answer.rewritten_question == "火星上的兖州区有几座火山？"
+    assert answer.text == NOT_FOUND["zh-Hant"]  # not in the corpus's script, searched instead
+    streamed = list(seed_rag.ask("火星上的兗州區有幾座火山？", stream=True))
+    assert "".join(p for p in streamed if isinstance(p, str)) == NOT_FOUND["zh-Hant"]
 
 
 def test_retrieve_searches_the_corpus_script(traditional_rag):
