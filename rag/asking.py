@@ -46,12 +46,12 @@ class Run:
 
 def evidence_for(live: Live, question: str, passages: Sequence[Passage],
                  history: Sequence[dict[str, str]], asked: str = "") -> Evidence:
-    """``question`` is what was searched; ``asked`` the user's words, when they differ."""
+    """``question`` is what was searched; ``asked`` the user's own words."""
     live.terms.prefetch(set(tokenize(question)))  # one request for a remote store
     return Evidence(question=question, passages=tuple(passages),
                     paragraph=live.snapshot.paragraph, idf=live.terms.idf,
                     in_corpus=live.terms.knows, history=tuple(history),
-                    asked=asked if asked != question else "")
+                    asked=asked)
 
 
 def _standalone(run: Run, answerer: Answerer) -> str:

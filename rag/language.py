@@ -62,15 +62,20 @@ def _converter(config: str) -> Any:
     return opencc.OpenCC(config) if opencc is not None else None
 
 
+def _t2s(text: str) -> str:
+    """``text`` through OpenCC t2s; as it is without CJK characters or without OpenCC."""
+    if not has_cjk(text):
+        return text
+    converter = script_converter("t2s")
+    return converter.convert(text) if converter is not None else text
+
+
 @functools.lru_cache(maxsize=65536)
 def to_simplified(text: str) -> str:
     """``text`` with traditional characters written simplified (OpenCC t2s), for the analyses
     whose word lists and patterns are written in simplified Chinese (谁/誰, 几个/幾個); never
     for text that is quoted or searched. Text without CJK characters is returned as it is."""
-    if not has_cjk(text):
-        return text
-    converter = script_converter("t2s")
-    return converter.convert(text) if converter is not None else text
+    return _t2s(text)
 
 
 def simplified_form(text: str) -> str:
@@ -80,12 +85,7 @@ def simplified_form(text: str) -> str:
     traditional text cut as written falls apart into single characters (體 is no dictionary
     word's), and ``same_cut`` takes the simplified form's words back to the text's own
     characters. Unlike ``to_simplified`` nothing is cached: chunk texts rarely repeat."""
-    if not has_cjk(text):
-        return text
-    converter = script_converter("t2s")
-    if converter is None:
-        return text
-    form = converter.convert(text)
+    form = _t2s(text)
     return form if len(form) == len(text) else text
 
 

@@ -25,8 +25,9 @@ class Evidence:
     idf: Callable[[str], float] = lambda term: 1.0
     in_corpus: Callable[[str], bool] = lambda term: True
     history: Sequence[dict[str, str]] = field(default_factory=tuple)
-    # the user's own words when ``question`` is what was searched instead (a follow-up made
-    # standalone, a question written in the corpus's script): they decide the reply's language
+    # the user's own words, where ``question`` may be what was searched instead (a follow-up
+    # made standalone, a question written in the corpus's script): they decide the reply's
+    # language
     asked: str = ""
 
     @property
